@@ -1,0 +1,1 @@
+"""The Streamlit shell of Dynamic Networks Lab: entrypoint, shared widgets, job panel."""

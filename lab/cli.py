@@ -1,0 +1,194 @@
+"""The ``dynlab`` command: ``dynlab <group> <verb> ... [--json]``.
+
+Each lab adds its own group by exposing ``register(subparsers)`` in ``lab/<lab>/cli.py``; a verb's
+handler is ``func(args) -> int``. Bad arguments or bad input files print one line on stderr and exit
+with code 2, never a traceback. ``--json`` prints machine-readable output on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import lab
+from lab.core.errors import LabInputError
+from lab.core.files import to_jsonable
+
+#: Labs whose ``lab/<key>/cli.py`` adds a sub-command group, in the order shown by ``--help``.
+LAB_CLI_MODULES = ("pointer", "routing", "connectome", "kvcache", "trajectories")
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as a single line on stderr (exit code 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(2)
+
+
+def emit(payload: Any, as_json: bool, text: str | None = None) -> None:
+    """Print ``payload`` as JSON (``--json``) or ``text`` for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(payload)) + "\n")
+    else:
+        sys.stdout.write((text if text is not None else json.dumps(to_jsonable(payload), indent=2)) + "\n")
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
+
+
+# -- dynlab app ------------------------------------------------------------------------------------
+def _cmd_app(args: argparse.Namespace) -> int:
+    entry = Path(__file__).resolve().parent.parent / "app" / "main.py"
+    if not entry.exists():
+        raise LabInputError(f"The app entrypoint {entry} is missing; run `dynlab app` from a source checkout.")
+    print(f"Dynamic Networks Lab: open http://localhost:{args.port}", flush=True)
+    cmd = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.headless", "true", "--server.port", str(args.port)]
+    return subprocess.call(cmd)
+
+
+# -- dynlab runs -----------------------------------------------------------------------------------
+def _store():
+    from lab.core.runstore import RunStore
+
+    return RunStore()
+
+
+def _cmd_runs_list(args: argparse.Namespace) -> int:
+    runs = _store().list_runs(lab=args.lab)
+    rows = [
+        {"run_id": r.run_id, "lab": r.lab, "created": r.created, "title": r.meta.get("title", ""), "metrics": r.scalar_metrics}
+        for r in runs
+    ]
+    if args.json:
+        emit({"runs": rows}, True)
+    elif not rows:
+        print("No runs yet. Train or run something in a lab (UI or `dynlab <lab> ...`) and it is saved here.")
+    else:
+        for row in rows:
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in list(row["metrics"].items())[:4])
+            print(f"{row['run_id']}  {row['title'][:40]:40s}  {shown}")
+    return 0
+
+
+def _cmd_runs_show(args: argparse.Namespace) -> int:
+    run = _store().load_run(args.run_id)
+    payload = {"run_id": run.run_id, "lab": run.lab, "meta": run.meta, "config": run.config,
+               "metrics": run.metrics, "artifacts": run.artifacts}
+    emit(payload, args.json)
+    return 0
+
+
+def _cmd_runs_export(args: argparse.Namespace) -> int:
+    card = _store().export_card(args.run_id)
+    text = json.dumps(to_jsonable(card), indent=2)
+    if args.output:
+        from lab.core.files import atomic_write_text
+
+        atomic_write_text(args.output, text)
+        emit({"exported": args.run_id, "path": args.output}, args.json, f"wrote {args.output}")
+    else:
+        sys.stdout.write(text + "\n")
+    return 0
+
+
+def _cmd_runs_import(args: argparse.Namespace) -> int:
+    from lab.core.inputs import read_json
+
+    card = read_json(args.card)
+    store = _store()
+    run_id = store.import_card(card)
+    payload: dict[str, Any] = {"run_id": run_id}
+    if args.rerun:
+        from lab.core.registry import rerunner
+
+        fn = rerunner(card["lab"])
+        if fn is None:
+            raise LabInputError(f"The {card['lab']} lab cannot re-run cards yet; the card was imported as {run_id}.")
+        metrics, artifacts = fn(card["config"])
+        payload["rerun_id"] = store.save_run(card["lab"], card["config"], metrics, artifacts, title=f"re-run of {card.get('run_id')}")
+        payload["metrics"] = metrics
+    emit(payload, args.json, f"imported as {run_id}" + (f", re-run as {payload['rerun_id']}" if "rerun_id" in payload else ""))
+    return 0
+
+
+def _cmd_runs_delete(args: argparse.Namespace) -> int:
+    _store().delete_run(args.run_id)
+    emit({"deleted": args.run_id}, args.json, f"deleted {args.run_id}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineArgumentParser(
+        prog="dynlab",
+        description="Dynamic Networks Lab: train, watch and take apart dynamic networks. Every verb takes --json.",
+    )
+    parser.add_argument("--version", action="version", version=f"dynlab {lab.__version__}")
+    groups = parser.add_subparsers(dest="group", metavar="<command>", parser_class=OneLineArgumentParser)
+
+    app = groups.add_parser("app", help="start the web app (same as `make app`)")
+    app.add_argument("--port", type=int, default=8501)
+    app.set_defaults(func=_cmd_app)
+
+    runs = groups.add_parser("runs", help="list, show, export and import saved runs")
+    verbs = runs.add_subparsers(dest="verb", metavar="<verb>", parser_class=OneLineArgumentParser)
+    p = verbs.add_parser("list", help="list saved runs, newest first")
+    p.add_argument("--lab", help="only runs of this lab")
+    add_json_flag(p)
+    p.set_defaults(func=_cmd_runs_list)
+    p = verbs.add_parser("show", help="show one run")
+    p.add_argument("run_id")
+    add_json_flag(p)
+    p.set_defaults(func=_cmd_runs_show)
+    p = verbs.add_parser("export", help="export a run as a JSON lab card")
+    p.add_argument("run_id")
+    p.add_argument("-o", "--output", help="write the card to this file instead of stdout")
+    add_json_flag(p)
+    p.set_defaults(func=_cmd_runs_export)
+    p = verbs.add_parser("import", help="import a lab card (and optionally re-run it)")
+    p.add_argument("card", help="a lab card .json file")
+    p.add_argument("--rerun", action="store_true", help="re-run the card's config and save the result as a new run")
+    add_json_flag(p)
+    p.set_defaults(func=_cmd_runs_import)
+    p = verbs.add_parser("delete", help="delete a run")
+    p.add_argument("run_id")
+    add_json_flag(p)
+    p.set_defaults(func=_cmd_runs_delete)
+    runs.set_defaults(func=lambda a: (runs.print_help(), 0)[1])
+
+    for key in LAB_CLI_MODULES:
+        try:
+            module = importlib.import_module(f"lab.{key}.cli")
+        except ModuleNotFoundError as err:
+            if err.name == f"lab.{key}.cli" or err.name == f"lab.{key}":
+                continue  # this lab has no command group yet
+            raise
+        module.register(groups)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(func(args) or 0)
+    except LabInputError as err:
+        sys.stderr.write(f"dynlab: error: {err}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("dynlab: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

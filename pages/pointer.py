@@ -1,0 +1,5 @@
+"""The pointer lab's page (not built yet: it says so plainly)."""
+
+from app import ui
+
+ui.not_built("pointer")
