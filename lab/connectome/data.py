@@ -7,6 +7,7 @@ file and what to do: NaN frames, constant traces, mismatched neuron sets across 
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,8 @@ def read_traces_csv(source: Source, name: str | None = None) -> Recording:
     Optional columns: ``time`` (seconds; sets fps), ``animal`` (rows grouped per animal, in order of
     first appearance), ``epoch`` (stimulus epoch per frame).
     """
+    import pandas as pd
+
     label = source_name(source, name)
     frame = read_csv(source, name=name)
     lower = {c.lower(): c for c in frame.columns}
@@ -147,7 +150,7 @@ def read_traces_csv(source: Source, name: str | None = None) -> Recording:
     neurons = [c for c in frame.columns if c not in special.values()]
     if len(neurons) < 3:
         raise LabInputError(f"{label} has {len(neurons)} neuron columns; give one column per neuron (at least 3).")
-    non_numeric = [c for c in neurons if not np.issubdtype(frame[c].dtype, np.number)]
+    non_numeric = [c for c in neurons if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise LabInputError(f"{label}: column {non_numeric[0]!r} is not numeric; every neuron column must hold numbers.")
     groups = [frame]
@@ -288,3 +291,36 @@ def combine_recordings(recordings: list[Recording], labels: list[str] | None = N
     traces = np.concatenate([s[:, :, :t] for s in stacks])
     epochs = ref.epochs[:t] if ref.epochs is not None else None
     return Recording(traces, list(ref.names), ref.fps, epochs, animals, notes)
+
+
+def recording_to_nwb(recording: Recording, path: str | Path, animal: int = 0, description: str = "") -> Path:
+    """Write one animal's traces as an NWB file: an ``RoiResponseSeries`` (T, N) over a plane segmentation
+    whose ``neuron_name`` column holds the neuron names (the layout :func:`read_traces_nwb` reads back)."""
+    from datetime import UTC, datetime
+
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.ophys import Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
+
+    nwb = NWBFile(session_description=description or "dynlab connectome recording",
+                  identifier=f"dynlab-{recording.animals[animal]}", session_start_time=datetime(2024, 1, 1, tzinfo=UTC))
+    device = nwb.create_device(name="microscope")
+    channel = OpticalChannel(name="green", description="GCaMP", emission_lambda=525.0)
+    plane = nwb.create_imaging_plane(name="plane", optical_channel=channel, description="whole brain",
+                                     device=device, excitation_lambda=488.0, imaging_rate=recording.fps,
+                                     indicator="GCaMP", location="head")
+    segmentation = ImageSegmentation()
+    nwb.create_processing_module(name="ophys", description="calcium imaging").add(segmentation)
+    planes = segmentation.create_plane_segmentation(name="neurons", description="one ROI per neuron", imaging_plane=plane)
+    planes.add_column(name="neuron_name", description="neuron name")
+    for i, name in enumerate(recording.names):
+        planes.add_roi(pixel_mask=[(i, 0, 1.0)], neuron_name=name)
+    region = planes.create_roi_table_region(region=list(range(len(recording.names))), description="all neurons")
+    with warnings.catch_warnings():  # hdmf warns that the region's table is not linked yet; it is on write
+        warnings.simplefilter("ignore", UserWarning)
+        series = RoiResponseSeries(name="calcium", data=recording.traces[animal].T, rois=region, unit="a.u.",
+                                   rate=float(recording.fps))
+        nwb.processing["ophys"].add(Fluorescence(roi_response_series=series))
+    path = Path(path)
+    with NWBHDF5IO(str(path), "w") as io_:
+        io_.write(nwb)
+    return path

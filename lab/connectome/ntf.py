@@ -1,0 +1,273 @@
+"""Non-negative tensor factorization (NTF) of the (pairs, windows, animals) affinity tensor.
+
+The tensor ``X`` (P, W, A) is approximated by ``R`` rank-one terms ``sum_r w_r p_r o t_r o a_r``: a
+*motif* ``p_r`` over neuron pairs, *when* it is active ``t_r`` over windows and *in whom* ``a_r``
+over animals (Dyballa et al. 2024). We run tensorly's ``non_negative_parafac_hals`` one iteration at
+a time, warm-started from the previous factors, so that the caller sees every iteration's error and
+can stop. On a GPU the pytorch backend is used, set *thread-locally* so that concurrent sessions of
+one server (each on its own thread) never switch each other's backend.
+
+Rank choice follows tensortools: several random restarts per rank, the reconstruction error of each,
+and the similarity of every restart's factors to the best restart's (components matched by the
+Hungarian method on the product over modes of cosine similarities; the score is the mean over matched
+components).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import tensorly as tl
+from scipy.optimize import linear_sum_assignment
+from tensorly.backend import BackendManager
+from tensorly.decomposition import non_negative_parafac_hals
+
+from lab.core.errors import LabInputError
+from lab.core.progress import ProgressCallback, report
+
+
+@contextmanager
+def thread_backend(name: str) -> Iterator[None]:
+    """Use tensorly backend ``name`` in this thread only, restoring the thread's previous one after.
+
+    (``tl.backend_context`` restores the old backend *globally*, which would clash with other threads.)
+    """
+    old = BackendManager.current_backend()
+    tl.set_backend(name, local_threadsafe=True)
+    try:
+        yield
+    finally:
+        tl.set_backend(old, local_threadsafe=True)
+
+
+@dataclass
+class NTFResult:
+    """A fitted NTF, components sorted by weight (largest first), each factor column of unit norm.
+
+    Attributes
+    ----------
+    pairs : ndarray, shape (P, R)
+    time : ndarray, shape (W, R)
+    animal : ndarray, shape (A, R)
+    weights : ndarray, shape (R,)
+    error : float
+        Relative reconstruction error ``||X - X_hat|| / ||X||``.
+    errors : list of float
+        The error after every iteration.
+    stopped : bool
+        True when the progress callback asked to stop before convergence.
+    """
+
+    pairs: np.ndarray
+    time: np.ndarray
+    animal: np.ndarray
+    weights: np.ndarray
+    error: float
+    errors: list[float] = field(default_factory=list)
+    stopped: bool = False
+    seconds: float = 0.0
+    backend: str = "numpy"
+
+    @property
+    def rank(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def factors(self) -> list[np.ndarray]:
+        return [self.pairs, self.time, self.animal]
+
+    def reconstruct(self) -> np.ndarray:
+        """(P, W, A) model tensor."""
+        return np.einsum("r,pr,wr,ar->pwa", self.weights, self.pairs, self.time, self.animal)
+
+
+def normalize_sort(factors: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Unit-norm columns with the scale moved into weights; components sorted by weight, descending."""
+    norms = [np.linalg.norm(f, axis=0) for f in factors]  # each (R,)
+    weights = np.prod(norms, axis=0)
+    unit = [np.divide(f, n, out=np.zeros_like(f), where=n > 0) for f, n in zip(factors, norms, strict=True)]
+    order = np.argsort(-weights, kind="stable")
+    return weights[order], [u[:, order] for u in unit]
+
+
+def _to_backend(tensor: np.ndarray, device: str):
+    if device.startswith("cuda"):
+        import torch
+
+        return "pytorch", torch.as_tensor(tensor, dtype=torch.float32, device=device)
+    # float32 halves the memory traffic of the MTTKRPs (the cost of every iteration) at no visible loss
+    return "numpy", tensor.astype(np.float32)
+
+
+def fit_ntf(
+    tensor: np.ndarray,
+    rank: int,
+    *,
+    n_iter_max: int = 300,
+    tol: float = 1e-5,
+    init: str = "svd",
+    random_state: int = 0,
+    device: str = "cpu",
+    on_progress: ProgressCallback | None = None,
+) -> NTFResult:
+    """Non-negative CP decomposition by HALS, one reported iteration at a time.
+
+    Parameters
+    ----------
+    tensor : ndarray, shape (P, W, A)
+        Non-negative affinities.
+    rank : int
+        Number of components ``R``.
+    n_iter_max, tol
+        Stop after ``n_iter_max`` iterations or when the relative error changes by less than ``tol``.
+    init : {'svd', 'random'}
+        'random' (with ``random_state``) is what a rank scan's restarts use.
+    device : str
+        'cpu' runs tensorly's numpy backend, 'cuda' its pytorch backend on the GPU (both in float32).
+    on_progress
+        Called as ``(iteration, n_iter_max, {"error": e})``; returning True stops the fit.
+    """
+    tensor = np.asarray(tensor, dtype=np.float64)
+    if tensor.ndim != 3:
+        raise LabInputError(f"NTF needs a 3-way tensor (pairs, windows, animals), got shape {tensor.shape}.")
+    if not np.all(np.isfinite(tensor)) or tensor.min() < 0:
+        raise LabInputError("The affinity tensor must be finite and non-negative.")
+    if not 1 <= rank <= 200:
+        raise LabInputError(f"rank is {rank}; choose a rank between 1 and 200.")
+    if float(np.abs(tensor).sum()) == 0.0:
+        raise LabInputError("Every affinity is zero (no two neurons ever co-vary); nothing to factorize.")
+    if init not in ("svd", "random"):
+        raise LabInputError(f"init is '{init}'; choose 'svd' or 'random'.")
+    backend, data = _to_backend(tensor, device)
+    start = time.perf_counter()
+    errors: list[float] = []
+    stopped = False
+    with thread_backend(backend), warnings.catch_warnings():
+        # tensorly warns when rank > a mode's size (few animals); it pads the SVD init, which is fine
+        warnings.filterwarnings("ignore", message="Trying to compute SVD")
+        cp = init
+        for it in range(1, n_iter_max + 1):
+            # One HALS sweep over the three modes; tol>0 makes tensorly compute the error.
+            cp, errs = non_negative_parafac_hals(
+                data, rank, n_iter_max=1, init=cp, tol=1e-30, random_state=random_state, return_errors=True
+            )
+            errors.append(float(tl.to_numpy(errs[-1])))
+            if report(on_progress, it, n_iter_max, {"error": errors[-1]}):
+                stopped = True
+                break
+            if len(errors) > 1 and abs(errors[-2] - errors[-1]) < tol:
+                break
+        factors = [np.asarray(tl.to_numpy(f), dtype=np.float64) for f in cp.factors]
+    weights, (pairs, times, animals) = normalize_sort(factors)
+    return NTFResult(pairs, times, animals, weights, errors[-1], errors, stopped, time.perf_counter() - start, backend)
+
+
+def factor_similarity(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple[float, np.ndarray]:
+    """Similarity of two CP models with the same rank, after optimal matching of components.
+
+    Parameters
+    ----------
+    a, b : list of ndarray, each (dim_m, R)
+        Factor matrices of the two models, one per mode.
+
+    Returns
+    -------
+    score : float
+        Mean over matched components of the product over modes of |cosine similarity| (1 = same).
+    perm : ndarray of int, shape (R,)
+        ``b``'s component matched to each of ``a``'s.
+    """
+    sim = np.ones((a[0].shape[1], b[0].shape[1]))
+    for fa, fb in zip(a, b, strict=True):
+        na = fa / np.maximum(np.linalg.norm(fa, axis=0, keepdims=True), 1e-300)
+        nb = fb / np.maximum(np.linalg.norm(fb, axis=0, keepdims=True), 1e-300)
+        sim *= np.abs(na.T @ nb)  # (R, R) cosine per mode, multiplied across modes as in tensortools
+    rows, cols = linear_sum_assignment(-sim)
+    perm = np.empty(len(rows), dtype=int)
+    perm[rows] = cols
+    return float(sim[rows, cols].mean()), perm
+
+
+@dataclass
+class RankScan:
+    """Errors and factor similarities of ``restarts`` random fits per rank.
+
+    Attributes
+    ----------
+    ranks : list of int
+    errors : ndarray, shape (len(ranks), restarts)
+        NaN where a fit did not run (stopped early).
+    similarity : ndarray, shape (len(ranks), restarts)
+        Each restart's similarity to the rank's lowest-error restart (1 for that one itself).
+    """
+
+    ranks: list[int]
+    errors: np.ndarray
+    similarity: np.ndarray
+    stopped: bool = False
+    seconds: float = 0.0
+
+    def summary(self) -> list[dict[str, float]]:
+        """Per rank: min / mean error and mean similarity of the other restarts to the best one."""
+        rows = []
+        for k, r in enumerate(self.ranks):
+            errs, sims = self.errors[k], self.similarity[k]
+            if np.all(np.isnan(errs)):
+                continue
+            best = int(np.nanargmin(errs))
+            others = np.delete(sims, best)
+            others = others[~np.isnan(others)]
+            rows.append({
+                "rank": int(r),
+                "error_min": float(np.nanmin(errs)),
+                "error_mean": float(np.nanmean(errs)),
+                "similarity": float(others.mean()) if len(others) else 1.0,
+                "restarts": int(np.sum(~np.isnan(errs))),
+            })
+        return rows
+
+
+def rank_scan(
+    tensor: np.ndarray,
+    ranks: Sequence[int],
+    restarts: int = 5,
+    *,
+    n_iter_max: int = 200,
+    tol: float = 1e-5,
+    seed: int = 0,
+    device: str = "cpu",
+    on_progress: ProgressCallback | None = None,
+) -> RankScan:
+    """Fit ``restarts`` randomly initialized NTFs per rank; report error and cross-restart similarity.
+
+    Progress is reported once per fit as ``(fit, total_fits, {"rank": r, "error": e})``.
+    """
+    ranks = [int(r) for r in ranks]
+    if not ranks or restarts < 1:
+        raise LabInputError("A rank scan needs at least one rank and one restart.")
+    errors = np.full((len(ranks), restarts), np.nan)
+    similarity = np.full((len(ranks), restarts), np.nan)
+    start = time.perf_counter()
+    total, done, stopped = len(ranks) * restarts, 0, False
+    for k, r in enumerate(ranks):
+        fits: list[NTFResult] = []
+        for s in range(restarts):
+            fit = fit_ntf(tensor, r, n_iter_max=n_iter_max, tol=tol, init="random",
+                          random_state=seed + 1000 * r + s, device=device)
+            fits.append(fit)
+            errors[k, s] = fit.error
+            done += 1
+            if report(on_progress, done, total, {"rank": float(r), "error": fit.error}):
+                stopped = True
+                break
+        best = int(np.argmin([f.error for f in fits]))
+        for s, fit in enumerate(fits):
+            similarity[k, s] = factor_similarity(fits[best].factors, fit.factors)[0]
+        if stopped:
+            break
+    return RankScan(ranks, errors, similarity, stopped, time.perf_counter() - start)

@@ -1,0 +1,295 @@
+"""Decoding a pointer model: greedy, beam search, sampling and POMO multi-start with 8 augmentations.
+
+All decoders drive the same step interface of the models (``init_state``, ``logits``, ``advance``,
+``state.select``) and the same task constraints (:mod:`lab.pointer.models.masks`), so every output
+is valid by construction -- a permutation for the TSP, distinct hull vertices, distinct ascending
+triangles -- for any n.
+
+Conventions of the output (:class:`ModelOutput`):
+
+- ``sequence``: TSP: a permutation starting at node 0; hull: vertex indices in order; Delaunay:
+  flattened triangles ``[i0, j0, k0, i1, ...]``.
+- ``log_prob`` and ``attention`` are the model's own view of the returned sequence on the given
+  points: ``attention[i]`` is the pointer distribution over the n points at step i given
+  ``sequence[:i]`` (shape (len(sequence), n)); ``log_prob`` sums the log-probabilities of the choices.
+  For greedy decoding that is exactly what happened; for the search decoders it is a replay of
+  the winning sequence. The TSP's first node is given, not chosen: its row is one-hot.
+- Which candidate wins: for the TSP the shortest tour (beam, sampling, POMO: as in Kool et al. and
+  Kwon et al.); for hull and Delaunay the most probable sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lab.core.errors import LabInputError
+from lab.pointer.models.masks import make_constraint
+
+METHODS = ("greedy", "beam", "sample", "pomo")
+
+# Rows x nodes decoded at once; bounds memory (each row holds per-node keys of size ~5 d).
+_ROW_NODE_BUDGET = 100_000
+
+
+@dataclass
+class ModelOutput:
+    """One decoded instance; see the module docstring for the conventions."""
+
+    sequence: list[int]
+    attention: np.ndarray | None
+    log_prob: float
+
+
+def augment8(points: torch.Tensor) -> torch.Tensor:
+    """The 8 symmetries of the unit square (POMO, Kwon et al. 2020): (B, n, 2) -> (8, B, n, 2).
+
+    Reflections and quarter turns keep every distance, so a tour of a copy is a tour of the original
+    with the same length, while the model sees 8 different inputs.
+    """
+    x, y = points[..., :1], points[..., 1:]
+    pairs = [(x, y), (y, x), (x, 1 - y), (y, 1 - x), (1 - x, y), (1 - y, x), (1 - x, 1 - y), (1 - y, 1 - x)]
+    return torch.stack([torch.cat(p, dim=-1) for p in pairs])
+
+
+def _tour_lengths(points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
+    """points (R, n, 2), tours (R, n) -> closed tour lengths (R,)."""
+    ordered = points.gather(1, tours[..., None].expand(-1, -1, 2))  # (R, n, 2)
+    return (ordered - ordered.roll(-1, dims=1)).norm(dim=-1).sum(dim=1)
+
+
+def _rollout(model, state, task: str, n: int, rows: int, start: torch.Tensor | None,
+             pick: Callable[[torch.Tensor], torch.Tensor], record: bool = False):
+    """Decode ``rows`` partial outputs step by step until every one is finished.
+
+    ``pick(logp (R, m)) -> (R,)`` chooses; ``start`` (R,) is the TSP's given first node.
+    Returns choices (R, T) (EOS = n for hull/Delaunay), summed log-probs (R,), and if ``record``
+    the per-step distributions over the points (R, T, n).
+    """
+    device = next(model.parameters()).device
+    cons = make_constraint(task, rows, n, device)
+    seq, probs = [], []
+    total = torch.zeros(rows, device=device)
+    if task == "tsp":
+        state = model.advance(state, start)
+        cons.update(start)
+        seq.append(start)
+        if record:
+            probs.append(torch.nn.functional.one_hot(start, n).float())
+    while not bool(cons.finished.all()):
+        allowed = cons.allowed()  # (R, m)
+        logits = model.logits(state)[:, : allowed.shape[1]]  # the Ptr-Net's EOS slot is unused for the TSP
+        logp = logits.masked_fill(~allowed, float("-inf")).log_softmax(dim=-1)  # (R, m)
+        choice = pick(logp)
+        total = total + logp.gather(1, choice[:, None])[:, 0]  # finished rows may only emit EOS: + 0
+        seq.append(choice)
+        if record:
+            probs.append(logp[:, :n].exp())
+        cons.update(choice)
+        state = model.advance(state, choice)
+    return torch.stack(seq, dim=1), total, (torch.stack(probs, dim=1) if record else None)
+
+
+def _strip(row: torch.Tensor, n: int) -> list[int]:
+    """Choices of one row up to (not including) the first EOS."""
+    out = []
+    for v in row.tolist():
+        if v >= n:
+            break
+        out.append(int(v))
+    return out
+
+
+def _replay(model, points: torch.Tensor, task: str, sequences: list[list[int]], trace: bool):
+    """Log-probability (and per-step attention) of given sequences: teacher-forced step decoding."""
+    B, n, _ = points.shape
+    eos = [] if task == "tsp" else [n]
+    T = max(len(s) for s in sequences) + len(eos)
+    target = torch.full((B, T), n if eos else 0, dtype=torch.long)
+    for i, s in enumerate(sequences):
+        target[i, : len(s) + len(eos)] = torch.tensor(s + eos)
+    target = target.to(points.device)
+    step = {"t": 1 if task == "tsp" else 0}
+
+    def forced(logp: torch.Tensor) -> torch.Tensor:
+        t = step["t"]
+        step["t"] += 1
+        return target[:, t] if t < T else torch.full_like(target[:, 0], n)
+
+    start = target[:, 0] if task == "tsp" else None
+    _, logp, probs = _rollout(model, model.init_state(points), task, n, B, start, forced, record=trace)
+    return logp, probs
+
+
+def _greedy(model, points, task, *, start=None, **_):
+    B, n, _ = points.shape
+    start = torch.zeros(B, dtype=torch.long, device=points.device) if task == "tsp" else None
+    seq, _, _ = _rollout(model, model.init_state(points), task, n, B, start, lambda lp: lp.argmax(dim=-1))
+    return [_strip(r, n) for r in seq]
+
+
+def _best(points: torch.Tensor, task: str, seq: torch.Tensor, logp: torch.Tensor, k: int) -> list[list[int]]:
+    """Pick one of k candidate rows per instance: shortest tour (TSP) or most probable (others)."""
+    B, n, _ = points.shape
+    if task == "tsp":
+        score = -_tour_lengths(points.repeat_interleave(k, dim=0), seq)
+    else:
+        score = logp
+    best = score.view(B, k).argmax(dim=1) + torch.arange(B, device=seq.device) * k  # (B,) row index
+    return [_strip(seq[r], n) for r in best.tolist()]
+
+
+def _sample(model, points, task, *, num_samples=16, seed=0, **_):
+    B, n, _ = points.shape
+    k = int(num_samples)
+    gen = torch.Generator(device=points.device).manual_seed(int(seed))
+    state = model.init_state(points).select(torch.arange(B, device=points.device).repeat_interleave(k))
+    start = torch.zeros(B * k, dtype=torch.long, device=points.device) if task == "tsp" else None
+
+    def draw(logp: torch.Tensor) -> torch.Tensor:
+        return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
+
+    seq, logp, _ = _rollout(model, state, task, n, B * k, start, draw)
+    return _best(points, task, seq, logp, k)
+
+
+def _beam(model, points, task, *, beam_width=5, **_):
+    """Beam search: keep the k most probable partial outputs per instance (summed log-probs)."""
+    B, n, _ = points.shape
+    k = int(beam_width)
+    device = points.device
+    base = torch.arange(B, device=device) * k  # (B,) first row of each instance's beam
+    state = model.init_state(points).select(torch.arange(B, device=device).repeat_interleave(k))
+    cons = make_constraint(task, B * k, n, device)
+    score = torch.full((B, k), float("-inf"), device=device)
+    score[:, 0] = 0.0  # all k rows start identical: only one of them is live at first
+    hist = torch.zeros(B * k, 0, dtype=torch.long, device=device)
+    if task == "tsp":
+        start = torch.zeros(B * k, dtype=torch.long, device=device)
+        state, hist = model.advance(state, start), start[:, None]
+        cons.update(start)
+    while not bool(cons.finished.all()):
+        allowed = cons.allowed()  # (Bk, m)
+        m = allowed.shape[1]
+        logp = model.logits(state)[:, :m].masked_fill(~allowed, float("-inf")).log_softmax(dim=-1)
+        cand = (score.view(B * k, 1) + logp).view(B, k * m)  # (B, k*m)
+        top, flat = cand.topk(k, dim=1)  # (B, k)
+        parent = (flat // m + base[:, None]).flatten()  # (Bk,) rows to continue
+        choice = (flat % m).flatten()  # (Bk,)
+        # A dead candidate (-inf: fewer than k valid continuations) still needs a *valid* choice so
+        # the constraint stays consistent; its -inf score keeps it from ever winning.
+        allowed_p = allowed[parent]
+        dead = ~allowed_p.gather(1, choice[:, None])[:, 0]
+        choice = torch.where(dead, allowed_p.float().argmax(dim=1), choice)
+        state, cons = state.select(parent), cons.select(parent)
+        hist = torch.cat([hist[parent], choice[:, None]], dim=1)
+        cons.update(choice)
+        state = model.advance(state, choice)
+        score = top
+    if task == "tsp":
+        flat_score = torch.where(score.isfinite(), -_tour_lengths(points.repeat_interleave(k, dim=0), hist).view(B, k),
+                                 torch.full_like(score, float("-inf")))
+    else:
+        flat_score = score
+    best = flat_score.argmax(dim=1) + base
+    return [_strip(hist[r], n) for r in best.tolist()]
+
+
+def _pomo(model, points, task, *, augment=True, **_):
+    """POMO: greedy rollouts from every start node (attention model) on 8 symmetric copies; keep the shortest.
+
+    The Ptr-Net reads its input in order and was trained to start at node 0, so it gets the 8
+    copies with the single start 0.
+    """
+    if task != "tsp":
+        raise LabInputError("POMO decoding is for the TSP; use greedy, beam or sample for hull and Delaunay.")
+    B, n, _ = points.shape
+    device = points.device
+    copies = augment8(points) if augment else points[None]  # (A, B, n, 2)
+    starts = n if model.kind == "am" else 1
+    best_len = torch.full((B,), float("inf"), device=device)
+    best_tour = torch.zeros(B, n, dtype=torch.long, device=device)
+    for copy in copies:  # one copy at a time keeps memory at B*n rows
+        state = model.init_state(copy).select(torch.arange(B, device=device).repeat_interleave(starts))
+        start = torch.arange(starts, device=device).repeat(B)  # (B*starts,)
+        seq, _, _ = _rollout(model, state, task, n, B * starts, start, lambda lp: lp.argmax(dim=-1))
+        lengths = _tour_lengths(points.repeat_interleave(starts, dim=0), seq).view(B, starts)
+        length, which = lengths.min(dim=1)
+        better = length < best_len
+        best_len = torch.where(better, length, best_len)
+        rows = which + torch.arange(B, device=device) * starts
+        best_tour = torch.where(better[:, None], seq[rows], best_tour)
+    # rotate each tour so that it starts at node 0 (same cycle, same direction)
+    shift = (best_tour == 0).long().argmax(dim=1)  # (B,)
+    idx = (torch.arange(n, device=device)[None, :] + shift[:, None]) % n
+    return best_tour.gather(1, idx).tolist()
+
+
+DECODERS: dict[str, Callable] = {"greedy": _greedy, "beam": _beam, "sample": _sample, "pomo": _pomo}
+
+
+def _rows_per_instance(model, method: str, n: int, beam_width: int, num_samples: int) -> int:
+    return {"greedy": 1, "beam": beam_width, "sample": num_samples,
+            "pomo": n if getattr(model, "kind", "") == "am" else 1}[method]
+
+
+def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam_width: int = 5,
+           num_samples: int = 16, augment: bool = True, trace: bool = False, device: str = "cpu",
+           seed: int = 0) -> list[ModelOutput]:
+    """Decode a batch of instances with a pointer model.
+
+    Parameters
+    ----------
+    model : PointerNetwork or AttentionModel
+    points : np.ndarray
+        (B, n, 2) coordinates in [0, 1] (see ``tasks.normalize``), n >= 3; all instances share n.
+    task : str
+        "tsp", "hull" or "delaunay" (the attention model does only "tsp").
+    method : str
+        "greedy", "beam" (``beam_width``), "sample" (``num_samples`` per instance, seeded by ``seed``) or
+        "pomo" (TSP: every start node x the 8 symmetric copies when ``augment``).
+    trace : bool
+        Also return the per-step pointer distributions (``ModelOutput.attention``, (steps, n)).
+
+    Returns
+    -------
+    list[ModelOutput]
+        One per instance, in order.
+    """
+    if method not in DECODERS:
+        raise LabInputError(f"unknown decoding {method!r}; choose one of {', '.join(METHODS)}.")
+    model_task = getattr(model, "task", "tsp")
+    if model_task != task:
+        raise LabInputError(f"this {model.kind} model was trained for {model_task}, not {task}; choose a {task} model.")
+    pts = np.asarray(points, dtype=np.float32)
+    if pts.ndim == 2:
+        pts = pts[None]
+    if pts.ndim != 3 or pts.shape[-1] != 2 or pts.shape[1] < 3:
+        raise LabInputError(f"points must have shape (B, n, 2) with n >= 3, got {pts.shape}.")
+    if not np.isfinite(pts).all():
+        raise LabInputError("the points contain NaN or infinite coordinates; remove or fix them.")
+    if int(beam_width) < 1 or int(num_samples) < 1:
+        raise LabInputError("beam_width and num_samples must be at least 1.")
+    B, n, _ = pts.shape
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    per = _rows_per_instance(model, method, n, int(beam_width), int(num_samples))
+    chunk = max(1, _ROW_NODE_BUDGET // (per * n))
+    outputs: list[ModelOutput] = []
+    try:
+        with torch.inference_mode():
+            for lo in range(0, B, chunk):
+                x = torch.from_numpy(pts[lo : lo + chunk]).to(device)
+                seqs = DECODERS[method](model, x, task, beam_width=beam_width, num_samples=num_samples,
+                                        augment=augment, seed=seed + lo)
+                logp, probs = _replay(model, x, task, seqs, trace)
+                for i, s in enumerate(seqs):
+                    att = probs[i, : len(s)].cpu().numpy() if trace else None
+                    outputs.append(ModelOutput(sequence=s, attention=att, log_prob=float(logp[i])))
+    finally:
+        model.train(was_training)
+    return outputs

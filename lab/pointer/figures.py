@@ -1,0 +1,243 @@
+"""Plotly figures for the pointer lab; pure functions of results, no Streamlit.
+
+Conventions: points are (n, 2) in their own units; ``task`` decides how an output is drawn (a closed
+tour, a hull polygon, or triangle edges); attention rows are probabilities over the n points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+MODEL_COLOUR = "#1f77b4"
+REFERENCE_COLOUR = "#2ca02c"
+CHOSEN_COLOUR = "#d62728"
+POINT_COLOUR = "#7f7f7f"
+
+
+def _segments(points: np.ndarray, task: str, output: np.ndarray | Sequence[int], closed: bool = True
+              ) -> tuple[list[float | None], list[float | None]]:
+    """x/y arrays with ``None`` breaks for the edges of an output."""
+    pts = np.asarray(points, dtype=float)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    if task == "delaunay":
+        tri = np.asarray(output, dtype=int).reshape(-1, 3) if np.asarray(output).size else np.zeros((0, 3), int)
+        for t in tri:
+            loop = [*t, t[0]]
+            xs += [*pts[loop, 0].tolist(), None]
+            ys += [*pts[loop, 1].tolist(), None]
+        return xs, ys
+    idx = [int(i) for i in output]
+    if not idx:
+        return xs, ys
+    if closed and len(idx) > 2:
+        idx = [*idx, idx[0]]
+    return pts[idx, 0].tolist(), pts[idx, 1].tolist()
+
+
+def _points_trace(points: np.ndarray, name: str = "points", show_index: bool = True) -> go.Scatter:
+    pts = np.asarray(points, dtype=float)
+    n = len(pts)
+    return go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers+text" if show_index and n <= 60 else "markers",
+                      text=[str(i) for i in range(n)] if n <= 60 else None, textposition="top center",
+                      textfont={"size": 9, "color": "#555"}, marker={"size": 7, "color": POINT_COLOUR},
+                      name=name, hovertemplate="point %{customdata}<br>(%{x:.4g}, %{y:.4g})<extra></extra>",
+                      customdata=np.arange(n))
+
+
+def _square_axes(fig: go.Figure, rows: int = 1, cols: int = 1) -> None:
+    if cols == 1:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    else:
+        for c in range(1, cols + 1):
+            fig.update_yaxes(scaleanchor=f"x{'' if c == 1 else c}", scaleratio=1, row=1, col=c)
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.05})
+
+
+def solution_figure(points: np.ndarray, task: str, output: np.ndarray | Sequence[int], title: str = "",
+                    colour: str = MODEL_COLOUR) -> go.Figure:
+    """One instance with one output drawn on it."""
+    fig = go.Figure()
+    xs, ys = _segments(points, task, output)
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 2}, name=title or task,
+                             hoverinfo="skip", fill="toself" if task == "hull" else None,
+                             fillcolor="rgba(31,119,180,0.08)" if task == "hull" else None))
+    fig.add_trace(_points_trace(points))
+    fig.update_layout(title=title, height=420)
+    _square_axes(fig)
+    return fig
+
+
+def comparison_figure(points: np.ndarray, task: str, output: np.ndarray | Sequence[int],
+                      reference: np.ndarray | Sequence[int] | None, titles: tuple[str, str]) -> go.Figure:
+    """Side by side: the method's output (left) and the reference (right) on the same instance."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.04)
+    for col, (out, colour) in enumerate(((output, MODEL_COLOUR), (reference, REFERENCE_COLOUR)), start=1):
+        if out is not None:
+            xs, ys = _segments(points, task, out)
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 2},
+                                     name=titles[col - 1], hoverinfo="skip"), row=1, col=col)
+        pts_trace = _points_trace(points)
+        pts_trace.showlegend = col == 1
+        fig.add_trace(pts_trace, row=1, col=col)
+    fig.update_layout(height=460)
+    _square_axes(fig, cols=2)
+    return fig
+
+
+def _partial(task: str, sequence: Sequence[int], step: int) -> list[int]:
+    """The output chosen before ``step`` (delaunay: only completed triangles)."""
+    done = [int(s) for s in sequence[:step]]
+    if task == "delaunay":
+        return done[: len(done) // 3 * 3]
+    return done
+
+
+def _step_traces(points: np.ndarray, task: str, sequence: Sequence[int], attention: np.ndarray,
+                 step: int) -> list[go.Scatter]:
+    pts = np.asarray(points, dtype=float)
+    probs = np.asarray(attention[step], dtype=float)[: len(pts)]  # (n,)
+    chosen = int(sequence[step]) if step < len(sequence) else None
+    xs, ys = _segments(pts, task, _partial(task, sequence, step), closed=False)
+    traces = [go.Scatter(x=xs, y=ys, mode="lines", line={"color": MODEL_COLOUR, "width": 2}, name="output so far",
+                         hoverinfo="skip")]
+    if task == "delaunay":
+        open_tri = [int(s) for s in sequence[len(_partial(task, sequence, step)):step]]
+        if open_tri:
+            traces.append(go.Scatter(x=pts[open_tri, 0], y=pts[open_tri, 1], mode="lines+markers",
+                                     line={"color": MODEL_COLOUR, "dash": "dot"}, name="triangle being built"))
+    elif task == "tsp" and step > 0 and chosen is not None:
+        last = int(sequence[step - 1])
+        traces.append(go.Scatter(x=[pts[last, 0], pts[chosen, 0]], y=[pts[last, 1], pts[chosen, 1]], mode="lines",
+                                 line={"color": CHOSEN_COLOUR, "dash": "dot"}, name="this step", hoverinfo="skip"))
+    size = 6 + 34 * np.sqrt(np.clip(probs, 0, 1))  # area ~ probability
+    traces.append(go.Scatter(
+        x=pts[:, 0], y=pts[:, 1], mode="markers", name="pointer probability",
+        marker={"size": size, "color": probs, "colorscale": "Viridis", "cmin": 0, "cmax": max(1e-9, float(probs.max())),
+                "showscale": True, "colorbar": {"title": "p", "len": 0.8}, "line": {"width": 0.5, "color": "#333"}},
+        customdata=np.stack([np.arange(len(pts)), probs], axis=1),
+        hovertemplate="point %{customdata[0]:.0f}<br>p = %{customdata[1]:.3f}<extra></extra>"))
+    if chosen is not None and chosen < len(pts):
+        traces.append(go.Scatter(x=[pts[chosen, 0]], y=[pts[chosen, 1]], mode="markers", name=f"chosen: {chosen}",
+                                 marker={"size": 22, "color": "rgba(0,0,0,0)",
+                                         "line": {"width": 3, "color": CHOSEN_COLOUR}}))
+    return traces
+
+
+def step_title(task: str, sequence: Sequence[int], attention: np.ndarray, step: int) -> str:
+    """Caption for one decoding step: what was chosen, with what probability."""
+    steps = len(attention)
+    if step >= len(sequence):
+        return f"step {step + 1}/{steps}: end of sequence"
+    chosen = int(sequence[step])
+    row = np.asarray(attention[step], dtype=float)
+    p = float(row[chosen]) if chosen < len(row) else float("nan")
+    eos = max(0.0, 1.0 - float(row.sum()))
+    extra = f", EOS {eos:.2f}" if task != "tsp" and eos > 1e-3 else ""
+    return f"step {step + 1}/{steps}: points to {chosen} (p = {p:.2f}{extra})"
+
+
+def pointer_step_figure(points: np.ndarray, task: str, sequence: Sequence[int], attention: np.ndarray,
+                        step: int, animate: bool = True) -> go.Figure:
+    """The pointer at one decoding step: partial output, probability over all points, the chosen point.
+
+    Parameters
+    ----------
+    points : np.ndarray
+        (n, 2).
+    sequence : list of int
+        The decoded output (tour / hull / flattened triangles).
+    attention : np.ndarray
+        (steps, n) pointer distribution at each step given the previous choices.
+    step : int
+        The step shown first (0-based).
+    animate : bool
+        Add plotly frames with a play button and slider over all steps.
+    """
+    att = np.asarray(attention, dtype=float)
+    steps = len(att)
+    step = int(np.clip(step, 0, max(0, steps - 1)))
+    fig = go.Figure(data=_step_traces(points, task, sequence, att, step))
+    fig.update_layout(title=step_title(task, sequence, att, step), height=520, uirevision="pointer")
+    _square_axes(fig)
+    if animate and steps > 1:
+        frames = [go.Frame(data=_step_traces(points, task, sequence, att, s), name=str(s),
+                           layout={"title": step_title(task, sequence, att, s)}) for s in range(steps)]
+        fig.frames = frames
+        fig.update_layout(
+            updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": 1.12, "xanchor": "left",
+                          "buttons": [{"label": "▶ play", "method": "animate",
+                                       "args": [None, {"frame": {"duration": 450, "redraw": True},
+                                                       "fromcurrent": True, "transition": {"duration": 0}}]},
+                                      {"label": "❚❚ pause", "method": "animate",
+                                       "args": [[None], {"frame": {"duration": 0, "redraw": False},
+                                                         "mode": "immediate"}]}]}],
+            sliders=[{"active": step, "y": -0.02, "currentvalue": {"prefix": "step "},
+                      "steps": [{"label": str(s + 1), "method": "animate",
+                                 "args": [[str(s)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}
+                                for s in range(steps)]}],
+        )
+    return fig
+
+
+def attention_heatmap(attention: np.ndarray, sequence: Sequence[int], step: int | None = None) -> go.Figure:
+    """All steps at once: rows = decoding steps, columns = input points, colour = probability."""
+    att = np.asarray(attention, dtype=float)
+    fig = go.Figure(go.Heatmap(z=att, colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": "p"},
+                               hovertemplate="step %{y}<br>point %{x}<br>p = %{z:.3f}<extra></extra>"))
+    chosen = [int(s) for s in sequence[: len(att)]]
+    fig.add_trace(go.Scatter(x=chosen, y=list(range(len(chosen))), mode="markers", name="chosen",
+                             marker={"symbol": "x", "size": 7, "color": CHOSEN_COLOUR}))
+    if step is not None:
+        fig.add_hline(y=step, line={"color": CHOSEN_COLOUR, "width": 1, "dash": "dot"})
+    fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="input point",
+                      yaxis_title="decoding step", yaxis={"autorange": "reversed"}, showlegend=False)
+    return fig
+
+
+def gap_histogram(gaps: Sequence[float], title: str = "gap to reference") -> go.Figure:
+    """Histogram of per-instance gaps (given as fractions, shown in %)."""
+    values = 100 * np.asarray([g for g in gaps if g is not None], dtype=float)
+    fig = go.Figure(go.Histogram(x=values, nbinsx=min(40, max(5, len(values) // 2)), marker_color=MODEL_COLOUR))
+    if len(values):
+        fig.add_vline(x=float(values.mean()), line={"dash": "dash", "color": CHOSEN_COLOUR},
+                      annotation_text=f"mean {values.mean():.2f} %")
+    fig.update_layout(title=title, xaxis_title="gap (%)", yaxis_title="instances", height=320,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Mapping[str, tuple[int, int]] | None = None,
+                          title: str = "") -> go.Figure:
+    """Metric vs n, one line per ``row["label"]``; the training range of each model shaded.
+
+    ``rows`` are dicts with keys ``label``, ``n`` and ``metric``.
+    """
+    fig = go.Figure()
+    labels = list(dict.fromkeys(str(r["label"]) for r in rows))
+    for label in labels:
+        pts = sorted((int(r["n"]), float(r[metric])) for r in rows if str(r["label"]) == label and r.get(metric) is not None)
+        if pts:
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label))
+    for label, (lo, hi) in (train_range or {}).items():
+        fig.add_vrect(x0=lo, x1=hi, fillcolor="rgba(44,160,44,0.08)", line_width=0,
+                      annotation_text=f"{label} trained", annotation_position="top left")
+    fig.update_layout(title=title, xaxis_title="n (points)", yaxis_title=metric, height=380,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
+def curves_figure(curves: Mapping[str, Sequence[float]], title: str = "training") -> go.Figure:
+    """Training curves (one subplot row per curve so different scales stay readable)."""
+    names = [k for k, v in curves.items() if len(v)]
+    fig = make_subplots(rows=max(1, len(names)), cols=1, shared_xaxes=True, subplot_titles=names,
+                        vertical_spacing=0.08)
+    for i, name in enumerate(names, start=1):
+        fig.add_trace(go.Scatter(y=list(curves[name]), mode="lines", name=name), row=i, col=1)
+    fig.update_layout(title=title, height=180 + 160 * max(1, len(names)), showlegend=False,
+                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
+    return fig

@@ -1,0 +1,323 @@
+"""Training the pointer models: supervised Ptr-Net, and the attention model by imitation then POMO.
+
+- Ptr-Net (Vinyals et al. 2015), all three tasks: teacher-forced cross-entropy on the exact labels
+  (hull, Delaunay) or reference tours (TSP); each batch draws one n in [n_min, n_max].
+- Attention model (Kool et al. 2019), TSP: first *imitation* of fast-tsp reference tours (cross-entropy
+  from a random start and direction, on a random one of the 8 square symmetries), because on a CPU
+  reinforcement learning alone would take days; then ``pomo_steps`` of REINFORCE with the POMO shared
+  baseline (Kwon et al. 2020): n sampled rollouts per instance, one from every start node, each
+  rewarded by how much shorter it is than their mean.
+
+Training reports through a progress callback (return True to stop: the partial model is returned),
+can resume from a checkpoint, saves checkpoints with a card (:mod:`lab.core.checkpoints`) every
+``save_seconds`` when ``checkpoint_path`` is set, and measures its card metrics on a seeded held-out
+set (:func:`evaluate`).
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lab.core.checkpoints import load_checkpoint, save_checkpoint
+from lab.core.errors import LabInputError
+from lab.core.progress import ProgressCallback, report
+from lab.core.seeding import seed_everything
+from lab.pointer import metrics as pm
+from lab.pointer import tasks
+from lab.pointer.decoding import _rollout, _tour_lengths, decode
+from lab.pointer.models import build_model
+from lab.pointer.models.data import PAD, TourPool, label_sequence, pad_sequences, random_start, random_symmetry
+from lab.pointer.models.masks import teacher_masks
+
+
+@dataclass
+class TrainConfig:
+    """What to train and how. Validated on creation (bad user values raise :class:`LabInputError`)."""
+
+    task: str = "hull"
+    model: str = "ptrnet"  # "ptrnet" or "am"
+    n_min: int = 5
+    n_max: int = 20
+    hidden: int = 128
+    layers: int = 1  # LSTM layers (ptrnet) or encoder layers (am)
+    steps: int = 1000  # supervised (ptrnet) or imitation (am) steps
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "cpu"
+    pomo_steps: int = 0  # REINFORCE steps after imitation (am only)
+    pomo_batch: int = 32  # instances per POMO step (x n rollouts each)
+    pomo_lr: float = 1e-4
+    heads: int = 8
+    pool_per_size: int = 2000  # TSP instances with reference tours, per n
+    eval_ns: tuple[int, ...] = ()  # held-out sizes for the card; default (n_max,)
+    eval_num: int = 200
+    eval_seed: int = 1234
+    save_seconds: float = 300.0
+    time_limit_s: float = 0.0  # stop (and save) after this many seconds; 0 = no limit
+    grad_clip: float = 1.0
+    checkpoint_path: str | None = None
+    extra_card: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.task not in tasks.TASKS:
+            raise LabInputError(f"unknown task {self.task!r}; choose one of {', '.join(tasks.TASKS)}.")
+        if self.model not in ("ptrnet", "am"):
+            raise LabInputError(f"unknown model {self.model!r}; choose ptrnet or am.")
+        if self.model == "am" and self.task != "tsp":
+            raise LabInputError("the attention model solves only the TSP; use the Ptr-Net for hull and Delaunay.")
+        if not 3 <= int(self.n_min) <= int(self.n_max) <= 200:
+            raise LabInputError(f"need 3 <= n_min <= n_max <= 200, got n_min={self.n_min}, n_max={self.n_max}.")
+        if not 8 <= int(self.hidden) <= 1024 or not 1 <= int(self.layers) <= 12:
+            raise LabInputError("hidden must be in [8, 1024] and layers in [1, 12].")
+        if self.model == "am" and int(self.hidden) % int(self.heads):
+            raise LabInputError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads}).")
+        if int(self.steps) < 0 or int(self.pomo_steps) < 0 or int(self.steps) + int(self.pomo_steps) < 1:
+            raise LabInputError("steps and pomo_steps must be >= 0, and at least one step in total.")
+        if self.pomo_steps and self.model != "am":
+            raise LabInputError("POMO fine-tuning is for the attention model; set pomo_steps to 0 for the Ptr-Net.")
+        if not 1 <= int(self.batch_size) <= 4096 or not 1 <= int(self.pomo_batch) <= 4096:
+            raise LabInputError("batch sizes must be in [1, 4096].")
+        if not (0 < float(self.lr) < 1 and 0 < float(self.pomo_lr) < 1):
+            raise LabInputError("learning rates must be in (0, 1).")
+        if int(self.seed) < 0:
+            raise LabInputError("seed must be a non-negative integer.")
+        self.eval_ns = tuple(int(n) for n in (self.eval_ns or (self.n_max,)))
+        if any(n < 3 for n in self.eval_ns) or int(self.eval_num) < 1:
+            raise LabInputError("evaluation sizes must be >= 3 and eval_num >= 1.")
+
+    def architecture(self) -> dict:
+        if self.model == "ptrnet":
+            return {"model": "ptrnet", "task": self.task, "hidden": int(self.hidden), "layers": int(self.layers)}
+        return {"model": "am", "task": "tsp", "hidden": int(self.hidden), "layers": int(self.layers),
+                "heads": int(self.heads), "ff": 4 * int(self.hidden), "clip": 10.0}
+
+
+@dataclass
+class TrainResult:
+    model: torch.nn.Module
+    config: TrainConfig
+    curves: dict[str, list[float]]
+    metrics: dict[str, float]
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- evaluation
+_REFERENCE_CACHE: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def reference_lengths(n: int, num: int, seed: int) -> np.ndarray:
+    """Reference tour lengths (``tasks.tsp_reference``) of ``random_instances(n, num, seed)``, cached."""
+    key = (n, num, seed)
+    if key not in _REFERENCE_CACHE:
+        pts = tasks.random_instances(n, num, seed)
+        _REFERENCE_CACHE[key] = np.array([tasks.tour_length(p, tasks.tsp_reference(p)) for p in pts])
+    return _REFERENCE_CACHE[key]
+
+
+def evaluate(model: torch.nn.Module, task: str, n: int, num: int, seed: int, methods: tuple[str, ...] = ("greedy",),
+             device: str = "cpu") -> dict[str, float]:
+    """Metrics of ``model`` on ``random_instances(n, num, seed)``.
+
+    TSP: ``gap_pct_<method>_n<n>`` = 100 * mean(length / reference - 1); hull: accuracy and area
+    coverage; Delaunay: accuracy and triangle coverage (all in [0, 1], from :mod:`lab.pointer.metrics`).
+    """
+    pts = tasks.random_instances(n, num, seed)
+    out: dict[str, float] = {}
+    ref = reference_lengths(n, num, seed) if task == "tsp" else None
+    for method in methods:
+        t0 = time.perf_counter()
+        res = decode(model, pts, task, method, device=device)
+        secs = time.perf_counter() - t0
+        tag = f"{method}_n{n}"
+        out[f"instances_per_s_{tag}"] = num / max(secs, 1e-9)
+        if task == "tsp":
+            lengths = np.array([tasks.tour_length(p, r.sequence) for p, r in zip(pts, res, strict=True)])
+            out[f"gap_pct_{tag}"] = float(100 * np.mean(lengths / ref - 1))
+        elif task == "hull":
+            scores = [pm.hull_scores(p, r.sequence) for p, r in zip(pts, res, strict=True)]
+            out[f"accuracy_{tag}"] = float(np.mean([s["accuracy"] for s in scores]))
+            out[f"area_coverage_{tag}"] = float(np.mean([s["area_coverage"] for s in scores]))
+        else:
+            scores = [pm.delaunay_scores(p, r.sequence) for p, r in zip(pts, res, strict=True)]
+            out[f"accuracy_{tag}"] = float(np.mean([s["accuracy"] for s in scores]))
+            out[f"triangle_coverage_{tag}"] = float(np.mean([s["triangle_coverage"] for s in scores]))
+    return out
+
+
+# ----------------------------------------------------------------------------- losses
+def supervised_loss(model, task: str, points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Ptr-Net: cross-entropy of the target choices over the allowed ones (teacher forcing).
+
+    points (B, n, 2), targets (B, T) padded with PAD. For the TSP the first node (0) is given, not predicted.
+    """
+    n = points.shape[1]
+    logits = model(points, targets)  # (B, T, n+1)
+    masks = teacher_masks(task, targets, n)  # (B, T, m)
+    logits = logits[..., : masks.shape[-1]].masked_fill(~masks, float("-inf"))
+    if task == "tsp":
+        logits, targets = logits[:, 1:], targets[:, 1:]
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=PAD)
+
+
+def imitation_loss(model, points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
+    """Attention model: cross-entropy of the reference tour's next node, all steps at once."""
+    n = points.shape[1]
+    logits = model(points, tours)  # (B, n-1, n)
+    visited = F.one_hot(tours, n).bool().cumsum(dim=1).bool()[:, :-1]  # (B, n-1, n)
+    logits = logits.masked_fill(visited, float("-inf"))
+    return F.cross_entropy(logits.reshape(-1, n), tours[:, 1:].reshape(-1))
+
+
+def pomo_loss(model, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, float]:
+    """REINFORCE with the POMO shared baseline: n sampled tours per instance, one from each start node.
+
+    Returns the loss and the mean sampled tour length.
+    """
+    B, n, _ = points.shape
+    state = model.init_state(points).select(torch.arange(B).repeat_interleave(n))
+    start = torch.arange(n).repeat(B)  # (B*n,) every node starts one rollout
+
+    def draw(logp: torch.Tensor) -> torch.Tensor:
+        return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
+
+    tours, logp, _ = _rollout(model, state, "tsp", n, B * n, start, draw)
+    length = _tour_lengths(points.repeat_interleave(n, dim=0), tours).view(B, n)  # (B, n)
+    advantage = length.mean(dim=1, keepdim=True) - length  # shorter than the shared baseline -> positive
+    return -(advantage.detach() * logp.view(B, n)).mean(), float(length.mean())
+
+
+# ----------------------------------------------------------------------------- training loop
+def _card(config: TrainConfig, model, steps_done: dict, curves: dict, metrics: dict, seconds: float) -> dict:
+    return {
+        "architecture": model.architecture(),
+        "task": config.task,
+        "trained_n": [int(config.n_min), int(config.n_max)],
+        "training": {**{k: v for k, v in asdict(config).items() if k not in ("extra_card", "checkpoint_path")},
+                     "steps_done": steps_done, "seconds": round(seconds, 1),
+                     "final_loss": (curves["loss"][-1] if curves["loss"] else None)},
+        "metrics": metrics,
+        "evaluation": {"instances": "tasks.random_instances(n, eval_num, eval_seed)", "eval_num": int(config.eval_num),
+                       "eval_seed": int(config.eval_seed), "eval_ns": list(config.eval_ns),
+                       "reference": "tasks.tsp_reference (fast-tsp; exact for n <= 20)" if config.task == "tsp" else
+                       "scipy exact labels"},
+        **config.extra_card,
+    }
+
+
+def _measure(model, config: TrainConfig) -> dict[str, float]:
+    methods = ("greedy", "pomo") if config.model == "am" else ("greedy",)
+    out: dict[str, float] = {}
+    for n in config.eval_ns:
+        out.update(evaluate(model, config.task, n, int(config.eval_num), int(config.eval_seed), methods, config.device))
+    return out
+
+
+def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
+          init_checkpoint: str | Path | None = None) -> TrainResult:
+    """Train (or continue training) a pointer model; see the module docstring."""
+    rng = seed_everything(int(config.seed))
+    gen = torch.Generator().manual_seed(int(config.seed))
+    model = build_model(config.architecture()).to(config.device)
+    done = {"supervised": 0, "pomo": 0}
+    if init_checkpoint is not None:
+        state, card = load_checkpoint(init_checkpoint, expected_architecture=config.architecture())
+        model.load_state_dict(state)
+        done.update(card.get("training", {}).get("steps_done", {}))
+        # a different stream of batches than the run being continued
+        rng = np.random.default_rng([int(config.seed), int(done["supervised"]), int(done["pomo"])])
+    pool = None
+    if config.task == "tsp" and config.steps:
+        pool = TourPool(list(range(config.n_min, config.n_max + 1)), int(config.pool_per_size), int(config.seed))
+    curves: dict[str, list[float]] = {"loss": []}
+    t_start = last_save = time.time()
+    total = int(config.steps) + int(config.pomo_steps)
+    metrics: dict[str, float] = {}
+
+    def save() -> None:
+        nonlocal metrics
+        if config.checkpoint_path:
+            metrics = _measure(model, config)
+            card = _card(config, model, dict(done), curves, metrics, time.time() - t_start)
+            save_checkpoint(config.checkpoint_path, model.state_dict(), card)
+
+    opt = torch.optim.Adam(model.parameters(), lr=float(config.lr))
+    stopped = False
+    for step in range(1, total + 1):
+        model.train()
+        n = int(rng.integers(config.n_min, config.n_max + 1))
+        if step <= config.steps:
+            if pool is not None:
+                pts_np, tours_np = pool.batch(n, int(config.batch_size), rng)
+                pts, tours = torch.from_numpy(pts_np), torch.from_numpy(tours_np)
+                if config.model == "am":
+                    loss = imitation_loss(model, random_symmetry(pts, rng), random_start(tours, rng))
+                else:
+                    loss = supervised_loss(model, "tsp", pts, tours)
+            else:
+                pts_np = rng.random((int(config.batch_size), n, 2)).astype(np.float32)
+                targets = pad_sequences([label_sequence(config.task, p) for p in pts_np])
+                loss = supervised_loss(model, config.task, torch.from_numpy(pts_np), targets)
+            phase = "supervised"
+        else:
+            if step == config.steps + 1:
+                opt = torch.optim.Adam(model.parameters(), lr=float(config.pomo_lr))
+            pts = torch.from_numpy(rng.random((int(config.pomo_batch), n, 2)).astype(np.float32))
+            loss, mean_len = pomo_loss(model, pts, gen)
+            curves.setdefault("pomo_tour_length", []).append(mean_len)
+            phase = "pomo"
+        if phase == "supervised":  # cosine decay to lr / 10 over the supervised steps: coarse first, then fine
+            frac = (step - 1) / max(1, int(config.steps) - 1)
+            for group in opt.param_groups:
+                group["lr"] = float(config.lr) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(config.grad_clip))
+        opt.step()
+        done[phase] += 1
+        curves["loss"].append(loss.item())
+        elapsed = time.time() - t_start
+        if report(on_progress, step, total, {"loss": curves["loss"][-1], "n": float(n)}):
+            stopped = True
+        if config.time_limit_s and elapsed > config.time_limit_s:
+            stopped = True
+        if stopped:
+            break
+        if config.checkpoint_path and time.time() - last_save > config.save_seconds:
+            save()
+            last_save = time.time()
+    model.eval()
+    if config.checkpoint_path:
+        save()
+    else:
+        metrics = _measure(model, config)
+    card = _card(config, model, dict(done), curves, metrics, time.time() - t_start)
+    return TrainResult(model=model, config=config, curves=curves, metrics=metrics, card=card)
+
+
+def train_job(config: TrainConfig, init_checkpoint: str | Path | None = None):
+    """Wrap :func:`train` as a job ``work(on_progress) -> JobOutput`` (artifacts: checkpoint + card)."""
+    from lab.core.files import to_jsonable
+    from lab.core.jobs import JobOutput
+
+    def work(on_progress: ProgressCallback) -> JobOutput:
+        result = train(config, on_progress=on_progress, init_checkpoint=init_checkpoint)
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, buffer)
+        import json
+
+        metrics = {**result.metrics, "curves": result.curves}
+        cfg = to_jsonable(asdict(config))
+        return JobOutput(config=cfg, metrics=metrics, result=result,
+                         artifacts={"model.pt": buffer.getvalue(), "model.json": json.dumps(to_jsonable(result.card))},
+                         title=f"train {config.model} {config.task} n={config.n_min}..{config.n_max}")
+
+    return work

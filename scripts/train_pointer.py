@@ -1,0 +1,104 @@
+"""Train (or resume, or re-measure) a shipped pointer checkpoint; the exact command goes into its card.
+
+Examples (the commands behind the shipped checkpoints are recorded in each ``.json`` card):
+
+    python scripts/train_pointer.py --task hull --model ptrnet --n-min 5 --n-max 50 --steps 20000 \
+        --out assets/checkpoints/pointer/ptrnet_hull.pt --eval-ns 50 --eval-num 500
+    python scripts/train_pointer.py --evaluate-only --out assets/checkpoints/pointer/ptrnet_hull.pt \
+        --task hull --model ptrnet --eval-ns 50 --eval-num 1000
+
+Runs single-threaded by default (``--threads``) so it can share a small machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=["hull", "delaunay", "tsp"])
+    p.add_argument("--model", default="ptrnet", choices=["ptrnet", "am"])
+    p.add_argument("--n-min", type=int, default=5)
+    p.add_argument("--n-max", type=int, default=20)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--steps", type=int, default=1000, help="supervised / imitation steps")
+    p.add_argument("--pomo-steps", type=int, default=0, help="POMO REINFORCE steps after imitation (am)")
+    p.add_argument("--pomo-batch", type=int, default=32)
+    p.add_argument("--pomo-lr", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pool-per-size", type=int, default=2000, help="TSP instances with reference tours per n")
+    p.add_argument("--eval-ns", type=int, nargs="+", default=None)
+    p.add_argument("--eval-num", type=int, default=200)
+    p.add_argument("--eval-seed", type=int, default=1234)
+    p.add_argument("--save-seconds", type=float, default=300.0)
+    p.add_argument("--minutes", type=float, default=0.0, help="stop (and save) after this wall time; 0 = no limit")
+    p.add_argument("--init", default=None, help="resume from this checkpoint (.pt with its .json card)")
+    p.add_argument("--out", required=True, help="checkpoint path (.pt); the card is written beside it")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--evaluate-only", action="store_true", help="re-measure --out on the held-out set, update its card")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from lab.core.checkpoints import load_checkpoint, save_checkpoint
+    from lab.pointer.train import TrainConfig, _measure, train
+
+    command = "python scripts/train_pointer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    config = TrainConfig(
+        task=args.task, model=args.model, n_min=args.n_min, n_max=args.n_max, hidden=args.hidden, layers=args.layers,
+        steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, pomo_steps=args.pomo_steps,
+        pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pool_per_size=args.pool_per_size,
+        eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,
+        save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out,
+    )
+    if args.evaluate_only:
+        from lab.pointer.models import build_model
+
+        state, card = load_checkpoint(args.out, expected_architecture=config.architecture())
+        model = build_model(card["architecture"])
+        model.load_state_dict(state)
+        t0 = time.time()
+        metrics = _measure(model, config)
+        card.setdefault("measurements", []).append(
+            {"command": command, "eval_num": args.eval_num, "eval_seed": args.eval_seed,
+             "eval_ns": list(config.eval_ns), "seconds": round(time.time() - t0, 1), "metrics": metrics})
+        save_checkpoint(args.out, state, card)
+        print(metrics)
+        return 0
+    history = []
+    if args.init:
+        from lab.core.checkpoints import read_card
+
+        prev = read_card(args.init)
+        history = prev.get("history", []) + [{"command": prev.get("command"), "seed": prev.get("seed"),
+                                               "steps_done": prev.get("training", {}).get("steps_done")}]
+    config.extra_card = {"script": "scripts/train_pointer.py", "command": command, "seed": args.seed,
+                         "history": history, "torch": torch.__version__}
+
+    def progress(step: int, total: int, m) -> bool:
+        if step % 50 == 0 or step == total:
+            print(f"{time.strftime('%H:%M:%S')} step {step}/{total} loss {m['loss']:.4f} n {int(m['n'])}", flush=True)
+        return False
+
+    result = train(config, on_progress=progress, init_checkpoint=args.init)
+    print("final metrics", result.metrics, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,104 @@
+"""`dynlab pointer solve|eval` through lab.cli.main: the JSON contract and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lab.cli import main
+from lab.pointer.io import read_tour, tsplib_text
+from lab.pointer.tasks import is_valid_tour
+
+
+def _run(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _json(capsys, argv):
+    code, out, err = _run(capsys, argv)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_solve_random_tsp_contract(capsys):
+    doc = _json(capsys, ["pointer", "solve", "--task", "tsp", "--n", "12", "--num", "3", "--seed", "5",
+                         "--solver", "two_opt", "--reference", "--json"])
+    assert set(doc) >= {"instances", "mean_length", "mean_gap", "seconds"}
+    assert len(doc["instances"]) == 3
+    for inst in doc["instances"]:
+        assert is_valid_tour(inst["tour"], 12) and inst["tour"][0] == 0
+        assert inst["gap"] == pytest.approx(inst["length"] / inst["reference_length"] - 1)
+        assert inst["gap"] >= -1e-9
+    assert doc["mean_gap"] == pytest.approx(np.mean([i["gap"] for i in doc["instances"]]))
+
+
+def test_solve_without_reference_gives_nulls(capsys):
+    doc = _json(capsys, ["pointer", "solve", "--n", "6", "--solver", "nearest_neighbour", "--json"])
+    assert doc["instances"][0]["reference_length"] is None and doc["mean_gap"] is None
+
+
+def test_solve_tsplib_uses_file_convention(tmp_path, capsys):
+    pts = np.array([[0, 0], [3, 0], [3, 4], [0, 4], [1, 1]], dtype=float)
+    path = tmp_path / "five.tsp"
+    path.write_text(tsplib_text(pts, "five", "EUC_2D"))
+    tour_path = tmp_path / "five.tour"
+    doc = _json(capsys, ["pointer", "solve", "--input", str(path), "--solver", "reference", "--reference",
+                         "--save-tour", str(tour_path), "--json"])
+    inst = doc["instances"][0]
+    assert inst["length"] == float(int(inst["length"]))  # integer TSPLIB distances
+    assert inst["reference_length"] == inst["length"] and inst["gap"] == 0
+    # e.g. (0,0)-(1,1) 1.414->1, (1,1)-(3,0) 2.236->2, then 4, 3, 4: the optimum is 14 under EUC_2D rounding
+    assert inst["length"] == 14
+    assert read_tour(tour_path).tolist() == inst["tour"]
+
+
+def test_solve_hull_and_delaunay_keys(capsys):
+    doc = _json(capsys, ["pointer", "solve", "--task", "hull", "--n", "15", "--num", "2", "--json"])
+    assert "hull" in doc["instances"][0] and doc["accuracy"] == 1.0 and doc["area_coverage"] == 1.0
+    doc = _json(capsys, ["pointer", "solve", "--task", "delaunay", "--n", "8", "--json"])
+    tri = doc["instances"][0]["triangles"]
+    assert all(len(t) == 3 for t in tri) and doc["triangle_coverage"] == 1.0
+
+
+def test_eval_reports_baselines(capsys):
+    doc = _json(capsys, ["pointer", "eval", "--n", "10", "--num", "4", "--solver", "nearest_neighbour",
+                         "--baselines", "two_opt", "--json"])
+    assert doc["num"] == 4 and doc["mean_gap"] >= 0 and doc["baselines"]["two_opt"] <= doc["mean_gap"] + 1e-9
+
+
+BAD = {
+    "missing.tsp": ("NAME : m\nTYPE : TSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EUC_2D\nNODE_COORD_SECTION\n"
+                    "1 0 0\n2 1\n3 2 2\nEOF\n", "no y coordinate"),
+    "nan.csv": ("x,y\n0,0\n1,nan\n2,1\n", "NaN"),
+    "two.csv": ("x,y\n0,0\n1,1\n", "at least 3"),
+    "explicit.tsp": ("NAME : e\nTYPE : TSP\nDIMENSION : 3\nEDGE_WEIGHT_TYPE : EXPLICIT\nEDGE_WEIGHT_FORMAT : FULL_MATRIX\n"
+                     "EDGE_WEIGHT_SECTION\n0 1 2\n1 0 3\n2 3 0\nEOF\n", "not supported: EXPLICIT"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD))
+def test_bad_files_one_line_exit_2(tmp_path, capsys, name):
+    text, match = BAD[name]
+    path = tmp_path / name
+    path.write_text(text)
+    code, out, err = _run(capsys, ["pointer", "solve", "--input", str(path), "--json"])
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and match in err
+
+
+def test_duplicate_points_for_hull(tmp_path, capsys):
+    path = tmp_path / "dup.csv"
+    path.write_text("x,y\n0,0\n1,0\n0,1\n1,0\n")
+    code, _, err = _run(capsys, ["pointer", "solve", "--task", "hull", "--input", str(path), "--json"])
+    assert code == 2 and "repeats point" in err and len(err.strip().splitlines()) == 1
+
+
+def test_missing_input_and_bad_options(capsys):
+    code, _, err = _run(capsys, ["pointer", "solve", "--json"])
+    assert code == 2 and "--input" in err
+    code, _, err = _run(capsys, ["pointer", "solve", "--task", "hull", "--n", "5", "--solver", "two_opt"])
+    assert code == 2 and "--solver" in err

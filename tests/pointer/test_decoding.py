@@ -1,0 +1,117 @@
+"""Decoding: every decoder returns valid outputs for every task and n from 3 to 200; traces; errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from lab.core.errors import LabInputError
+from lab.pointer import tasks
+from lab.pointer.decoding import ModelOutput, augment8, decode
+from lab.pointer.models import AttentionModel, PointerNetwork
+
+SIZES = [3, 4, 10, 50, 200]
+
+
+def _models(task):
+    torch.manual_seed(0)
+    out = [PointerNetwork(task, hidden=16)]
+    if task == "tsp":
+        out.append(AttentionModel(hidden=16, layers=1, heads=2, ff=32))
+    return out
+
+
+def _check(task: str, n: int, out: ModelOutput) -> None:
+    s = out.sequence
+    assert all(isinstance(v, int) for v in s)
+    if task == "tsp":
+        assert s[0] == 0 and sorted(s) == list(range(n))
+    elif task == "hull":
+        assert 3 <= len(s) <= n and len(set(s)) == len(s) and min(s) >= 0 and max(s) < n
+    else:
+        tri = np.asarray(s).reshape(-1, 3)
+        assert 1 <= len(tri) <= max(1, 2 * n - 5)
+        assert (np.diff(tri, axis=1) > 0).all() and tri.min() >= 0 and tri.max() < n
+        assert len({tuple(t) for t in tri.tolist()}) == len(tri)
+    assert out.log_prob <= 1e-5
+
+
+@pytest.mark.parametrize("task", ["tsp", "hull", "delaunay"])
+@pytest.mark.parametrize("n", SIZES)
+def test_every_decoder_gives_valid_outputs(task, n):
+    pts = tasks.random_instances(n, 2 if n < 200 else 1, seed=n)
+    methods = ["greedy", "beam", "sample"] + (["pomo"] if task == "tsp" else [])
+    for model in _models(task):
+        for method in methods:
+            # POMO at n=200 with all 8 copies is 1,600 rollouts; one copy checks the same code path
+            augment = not (method == "pomo" and n >= 200)
+            outs = decode(model, pts, task, method, beam_width=3, num_samples=4, augment=augment)
+            assert len(outs) == len(pts)
+            for o in outs:
+                _check(task, n, o)
+
+
+@pytest.mark.parametrize("task", ["tsp", "hull", "delaunay"])
+def test_trace_is_the_pointer_distribution_of_each_step(task):
+    model = _models(task)[-1]
+    pts = tasks.random_instances(12, 3, seed=1)
+    outs = decode(model, pts, task, "greedy", trace=True)
+    for o in outs:
+        att = o.attention
+        assert att.shape == (len(o.sequence), 12)
+        assert (att >= 0).all()
+        rows = np.arange(len(o.sequence))
+        assert (att[rows, o.sequence] > 0).all()  # the chosen point was allowed
+        if task == "tsp":  # no EOS slot: each row is a full distribution over the points
+            assert np.allclose(att.sum(1), 1, atol=1e-5)
+        # greedy chose the most probable point at every step (ignoring EOS, which ended the sequence)
+        assert (att[rows, o.sequence] >= att.max(1) - 1e-6).all()
+        assert np.isclose(o.log_prob, np.log(att[rows, o.sequence]).sum(), atol=1e-3) or task != "tsp"
+    assert decode(model, pts, task, "greedy")[0].attention is None
+
+
+def test_beam_width_one_is_greedy_and_search_never_worse_for_tsp():
+    model = _models("tsp")[-1]
+    pts = tasks.random_instances(15, 4, seed=2)
+    greedy = decode(model, pts, "tsp", "greedy")
+    beam1 = decode(model, pts, "tsp", "beam", beam_width=1)
+    assert [o.sequence for o in greedy] == [o.sequence for o in beam1]
+    pomo = decode(model, pts, "tsp", "pomo")
+    for p, g, q in zip(pts, greedy, pomo, strict=True):
+        # POMO includes the un-augmented rollout from node 0, which is the greedy tour
+        assert tasks.tour_length(p, q.sequence) <= tasks.tour_length(p, g.sequence) + 1e-5
+
+
+def test_sampling_is_seeded():
+    model = _models("tsp")[0]
+    pts = tasks.random_instances(10, 2, seed=0)
+    a = decode(model, pts, "tsp", "sample", num_samples=3, seed=5)
+    b = decode(model, pts, "tsp", "sample", num_samples=3, seed=5)
+    assert [o.sequence for o in a] == [o.sequence for o in b]
+
+
+def test_augment8_keeps_distances():
+    pts = torch.rand(2, 6, 2)
+    copies = augment8(pts)
+    assert copies.shape == (8, 2, 6, 2)
+    d0 = torch.cdist(pts, pts)
+    for c in copies:
+        assert torch.allclose(torch.cdist(c, c), d0, atol=1e-6)
+
+
+def test_bad_requests_are_one_clear_error():
+    ptr = _models("hull")[0]
+    pts = tasks.random_instances(6, 1, seed=0)
+    with pytest.raises(LabInputError, match="decoding"):
+        decode(ptr, pts, "hull", "viterbi")
+    with pytest.raises(LabInputError, match="trained for hull"):
+        decode(ptr, pts, "tsp")
+    with pytest.raises(LabInputError, match="POMO"):
+        decode(ptr, pts, "hull", "pomo")
+    with pytest.raises(LabInputError, match="n >= 3"):
+        decode(ptr, pts[:, :2], "hull")
+    bad = pts.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(LabInputError, match="NaN"):
+        decode(ptr, bad, "hull")
