@@ -54,24 +54,23 @@ def _choice(options: Sequence[Any]) -> Callable[[str], Any]:
     return parse
 
 
-def url_selectbox(label: str, options: Sequence[Any], key: str, default: Any = None, *, where=st, **kwargs) -> Any:
+def _url_choice(widget, label: str, options: Sequence[Any], key: str, default: Any, where, **kwargs) -> Any:
+    """A selectbox or radio whose value is one of ``options``, bound to the URL parameter ``key``."""
     default = options[0] if default is None else default
     widget_key = _initial(key, default, _choice(options))
     if st.session_state[widget_key] not in options:
         st.session_state[widget_key] = default
-    value = where.selectbox(label, options, key=widget_key, **kwargs)
+    value = getattr(where, widget)(label, options, key=widget_key, **kwargs)
     _publish(key, value)
     return value
+
+
+def url_selectbox(label: str, options: Sequence[Any], key: str, default: Any = None, *, where=st, **kwargs) -> Any:
+    return _url_choice("selectbox", label, options, key, default, where, **kwargs)
 
 
 def url_radio(label: str, options: Sequence[Any], key: str, default: Any = None, *, where=st, **kwargs) -> Any:
-    default = options[0] if default is None else default
-    widget_key = _initial(key, default, _choice(options))
-    if st.session_state[widget_key] not in options:
-        st.session_state[widget_key] = default
-    value = where.radio(label, options, key=widget_key, **kwargs)
-    _publish(key, value)
-    return value
+    return _url_choice("radio", label, options, key, default, where, **kwargs)
 
 
 def _bounded(cast: Callable[[str], Any], lo: Any, hi: Any) -> Callable[[str], Any]:

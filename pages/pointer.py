@@ -72,6 +72,17 @@ def benchmark_results(mtime: float) -> dict:
     return json.loads(BENCH.read_text()) if BENCH.exists() else {}
 
 
+def trained_range(checkpoint: str | None) -> list[int]:
+    """The n range a shipped checkpoint was trained on, from its card ([] if unknown)."""
+    from lab.core.checkpoints import read_card
+
+    try:
+        rng = read_card(checkpoint).get("trained_n", []) if checkpoint else []
+    except LabInputError:
+        return []
+    return [int(v) for v in rng][:2] if len(rng) >= 2 else []
+
+
 def net_for(opt: MethodOption, task: str):
     if opt.kind == "session":
         return st.session_state[TRAINED][opt.key][2]
@@ -198,10 +209,13 @@ with tabs[2]:
     rows = [row for row in bench.get("generalisation", []) if row.get("task") == task]
     metric = "gap" if task == "tsp" else "accuracy"
     if rows:
-        st.plotly_chart(figures.generalisation_figure(rows, metric, title=f"{metric} vs n (greedy)"), key="pointer:gen")
+        ranges = {o.key[4:]: tuple(trained_range(o.checkpoint)) for o in options
+                  if o.kind == "model" and trained_range(o.checkpoint)}
+        st.plotly_chart(figures.generalisation_figure(rows, metric, ranges, title=f"{metric} vs n (greedy)"),
+                        key="pointer:gen")
         extra = "area_coverage" if task == "hull" else "triangle_coverage" if task == "delaunay" else None
         if extra:
-            st.plotly_chart(figures.generalisation_figure(rows, extra, title=f"{extra} vs n"), key="pointer:gen2")
+            st.plotly_chart(figures.generalisation_figure(rows, extra, ranges, title=f"{extra} vs n"), key="pointer:gen2")
         st.caption(f"Measured by `{bench.get('command')}` on {bench.get('date_utc')} UTC, "
                    f"{bench.get('sample_sizes', {}).get('generalisation_per_n')} seeded instances per n.")
     else:

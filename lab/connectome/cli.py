@@ -81,6 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise LabInputError(f"--seed is {args.seed}; use a non-negative integer.")
     config = _config(args, args.rank)
     output, run_id = run_foreground("connectome", "connectome run", make_job(config), progress=TextProgress("NTF"))
+    sys.stderr.write("\n")  # the bar stays open when the NTF converges before n_iter_max
     result = output.result
     doc: dict[str, Any] = result.to_json()
     doc["run_id"] = run_id
@@ -108,6 +109,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         raise LabInputError(f"--seed is {args.seed}; use a non-negative integer.")
     config = _config(args, max(ranks))
     scan = run_rank_scan(config, ranks, args.restarts, on_progress=TextProgress("rank scan"))
+    sys.stderr.write("\n")
     rows = scan.summary()
     for row in rows:
         row["error"] = row["error_min"]

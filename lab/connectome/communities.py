@@ -123,6 +123,20 @@ def factor_communities(
     return out
 
 
+def knn_sparsify(adjacency: np.ndarray, k: int) -> np.ndarray:
+    """Keep each node's ``k`` strongest edges (symmetrised by union); (N, N) -> (N, N)."""
+    n = adjacency.shape[0]
+    if k >= n - 1:
+        return adjacency
+    a = adjacency.copy()
+    np.fill_diagonal(a, -np.inf)
+    top = np.argpartition(-a, k, axis=1)[:, :k]  # (N, k) strongest neighbours of each node
+    keep = np.zeros_like(adjacency, dtype=bool)
+    keep[np.repeat(np.arange(n), k), top.ravel()] = True
+    keep |= keep.T
+    return np.where(keep, adjacency, 0.0)
+
+
 def factor_activity(fit: NTFResult) -> np.ndarray:
     """(R, W) how active each factor is in each window: ``weight_r * time_r[w] * mean(animal_r)``."""
     return fit.weights[:, None] * fit.time.T * fit.animal.mean(axis=0)[:, None]
@@ -135,14 +149,16 @@ def window_graphs(fit: NTFResult, n_neurons: int) -> np.ndarray:
 
 def membership_per_window(
     fit: NTFResult, comms: list[FactorCommunities], method: str = "leiden", *, seed: int = 0,
-    resolution: float = 1.0, quantum: float = 0.05,
+    resolution: float = 1.0, quantum: float = 0.05, knn: int | None = 15,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Community of every neuron in every window, and the factor it takes part in most.
 
     In window ``w`` the factors combine into the denoised graph ``G_w = sum_r activity[r, w] P_r`` (the
     motifs weighted by when and in whom they are active); its communities are the membership. Windows
     whose activity profiles agree within ``quantum`` (relative to the window's most active factor)
-    share one detection, so a stationary stretch costs one community detection.
+    share one detection, so a stationary stretch costs one community detection. Each window graph keeps
+    every neuron's ``knn`` strongest edges (None: all), which makes detection several times faster on
+    dense graphs without changing which neurons group together.
 
     Returns
     -------
@@ -163,6 +179,8 @@ def membership_per_window(
         key = keys[:, w].tobytes()
         if key not in cache:
             graph = pairs_to_matrix(fit.pairs @ activity[:, w], n)  # (N, N)
+            if knn is not None:
+                graph = knn_sparsify(graph, knn)
             cache[key] = detect_communities(graph, method, seed=seed, resolution=resolution)[0]
         membership[w] = cache[key]
     return membership, factor

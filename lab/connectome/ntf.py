@@ -95,6 +95,36 @@ def normalize_sort(factors: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.n
     return weights[order], [u[:, order] for u in unit]
 
 
+def svd_init(tensor: np.ndarray, rank: int, seed: int = 0) -> list[np.ndarray]:
+    """Non-negative SVD initialisation: one (dim_m, R) factor per mode.
+
+    tensorly's ``init='svd'`` takes a full SVD of every unfolding (``full_matrices``), which for the pairs
+    mode (P x W*A, P = N(N-1)/2) costs far more than the fit. Here modes 1.. (windows, animals: short)
+    take the leading ``R`` eigenvectors of their unfolding's Gram matrix ``M M^T`` (sign chosen so that
+    the positive part dominates, as in NNDSVD, negative part clipped; padded with small random columns
+    when a mode is shorter than ``R``, as tensorly does). Mode 0 (pairs: long) is then the clipped least
+    squares solution given the others, ``max(0, M_0 KR (KR^T KR)^+)``, which costs one MTTKRP.
+    """
+    rng = np.random.default_rng(seed)
+    factors: list[np.ndarray] = [np.empty(0)]
+    for mode in range(1, tensor.ndim):
+        m = np.moveaxis(tensor, mode, 0).reshape(tensor.shape[mode], -1).astype(np.float64)  # (I, J), I small
+        k = min(rank, m.shape[0])
+        evals, evecs = np.linalg.eigh(m @ m.T)  # (I, I)
+        u = evecs[:, ::-1][:, :k]
+        flip = np.linalg.norm(np.minimum(u, 0), axis=0) > np.linalg.norm(np.maximum(u, 0), axis=0)
+        u = np.maximum(np.where(flip, -u, u), 0.0)
+        if k < rank:
+            u = np.concatenate([u, rng.random((u.shape[0], rank - k)) * (u.mean() + 1e-3)], axis=1)
+        factors.append(u + 1e-3 * max(float(u.max()), 1e-12))
+    kr = factors[1]
+    for f in factors[2:]:  # Khatri-Rao product in C order of the remaining modes: (prod(dims[1:]), R)
+        kr = (kr[:, None, :] * f[None, :, :]).reshape(-1, rank)
+    mttkrp = tensor.reshape(tensor.shape[0], -1).astype(np.float64) @ kr  # (dim_0, R)
+    factors[0] = np.maximum(mttkrp @ np.linalg.pinv(kr.T @ kr), 0.0) + 1e-9
+    return [f.astype(tensor.dtype) for f in factors]
+
+
 def _to_backend(tensor: np.ndarray, device: str):
     if device.startswith("cuda"):
         import torch
@@ -126,7 +156,8 @@ def fit_ntf(
     n_iter_max, tol
         Stop after ``n_iter_max`` iterations or when the relative error changes by less than ``tol``.
     init : {'svd', 'random'}
-        'random' (with ``random_state``) is what a rank scan's restarts use.
+        'svd': :func:`svd_init` (deterministic); 'random' (with ``random_state``): what a rank scan's
+        restarts use.
     device : str
         'cpu' runs tensorly's numpy backend, 'cuda' its pytorch backend on the GPU (both in float32).
     on_progress
@@ -143,14 +174,18 @@ def fit_ntf(
         raise LabInputError("Every affinity is zero (no two neurons ever co-vary); nothing to factorize.")
     if init not in ("svd", "random"):
         raise LabInputError(f"init is '{init}'; choose 'svd' or 'random'.")
-    backend, data = _to_backend(tensor, device)
     start = time.perf_counter()
+    backend, data = _to_backend(tensor, device)
     errors: list[float] = []
     stopped = False
     with thread_backend(backend), warnings.catch_warnings():
         # tensorly warns when rank > a mode's size (few animals); it pads the SVD init, which is fine
         warnings.filterwarnings("ignore", message="Trying to compute SVD")
         cp = init
+        if init == "svd":
+            factors0 = svd_init(tensor.astype(np.float32), rank, seed=random_state)
+            cp = tl.cp_tensor.CPTensor((tl.ones(rank, **tl.context(data)),
+                                        [tl.tensor(f, **tl.context(data)) for f in factors0]))
         for it in range(1, n_iter_max + 1):
             # One HALS sweep over the three modes; tol>0 makes tensorly compute the error.
             cp, errs = non_negative_parafac_hals(

@@ -34,9 +34,9 @@ from lab.core.progress import ProgressCallback
 class ConnectomeConfig:
     """Everything that decides a run (stored in the run store and in lab cards).
 
-    ``source`` is ``"synthetic"`` (a worm made from ``worm``) or ``"files"`` (``inputs``: paths, one or
-    more animals each, sharing one neuron set). A recording passed straight to :func:`run_pipeline`
-    (an upload) overrides both.
+    ``source`` is ``"synthetic"`` (a worm made from ``worm``), ``"files"`` (``inputs``: paths, one or
+    more animals each, sharing one neuron set) or ``"upload"`` (a recording passed straight to
+    :func:`run_pipeline`; it is not stored, so such a run cannot be re-run from its card).
     """
 
     source: str = "synthetic"
@@ -56,8 +56,8 @@ class ConnectomeConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.source not in ("synthetic", "files"):
-            raise LabInputError(f"source is '{self.source}'; use 'synthetic' or 'files'.")
+        if self.source not in ("synthetic", "files", "upload"):
+            raise LabInputError(f"source is '{self.source}'; use 'synthetic', 'files' or 'upload'.")
         if self.source == "files" and not self.inputs:
             raise LabInputError("source 'files' needs at least one input file.")
         if self.affinity not in AFFINITIES:
@@ -179,6 +179,9 @@ def prepare(config: ConnectomeConfig, recording: Recording | None = None) -> tup
     if config.source == "synthetic":
         worm = make_worm(WormConfig(**config.worm))
         return worm.recording, worm.membership
+    if config.source == "upload":
+        raise LabInputError("This run analysed an uploaded file, which is not stored; upload it again on the page "
+                            "or run `dynlab connectome run --input FILE`.")
     return load_inputs(config), None
 
 

@@ -32,6 +32,8 @@ LABS: tuple[LabInfo, ...] = (
         ("Vinyals et al. 2015, Pointer Networks", "Kool et al. 2019, Attention, Learn to Solve Routing Problems!", "Kwon et al. 2020, POMO"),
         ":material/route:",
         "pages/pointer.py",
+        rerun="lab.pointer.service:rerun",
+        built=True,
     ),
     LabInfo(
         "routing",
@@ -48,6 +50,8 @@ LABS: tuple[LabInfo, ...] = (
         ("Dyballa et al. 2024, Learning dynamic representations of the functional connectome",),
         ":material/hub:",
         "pages/connectome.py",
+        rerun="lab.connectome.pipeline:rerun",
+        built=True,
     ),
     LabInfo(
         "kvcache",

@@ -14,7 +14,7 @@ from typing import Any
 from lab.cli import OneLineArgumentParser, add_json_flag, emit
 from lab.core.errors import LabInputError
 from lab.pointer.io import Instance, load_instances, random_instance_list
-from lab.pointer.service import DECODERS, DEFAULT_MODEL, MODELS, SolveConfig, find_checkpoint, solve_instances
+from lab.pointer.service import DECODERS, MODELS, SolveConfig, find_checkpoint, solve_instances
 from lab.pointer.solvers import SOLVERS
 from lab.pointer.tasks import TASKS
 
@@ -32,25 +32,38 @@ def _instances(args: argparse.Namespace) -> list[Instance]:
 def _config(args: argparse.Namespace, reference: bool) -> tuple[SolveConfig, str]:
     """Turn arguments into a config; ``--model auto`` takes the shipped model if there is one."""
     note = ""
-    model = args.model
+    model, checkpoint = args.model, args.checkpoint
     if args.solver is not None:
         if args.task != "tsp":
             raise LabInputError("--solver picks a classical TSP solver; hull and Delaunay labels come from scipy.")
         model = None
+    elif checkpoint is not None and model == "auto":
+        model = _card_model(checkpoint)
     elif model == "auto":
-        kind = DEFAULT_MODEL[args.task]
-        if args.checkpoint or find_checkpoint(args.task, kind) is not None:
-            model = kind
+        entry = find_checkpoint(args.task, None)
+        if entry is not None:
+            model, checkpoint = entry.model, str(entry.path)
         else:
             model = None
-            note = (f"no trained {kind} checkpoint for {args.task} yet; used the classical baseline instead "
+            note = (f"no trained checkpoint for {args.task} yet; used the classical baseline instead "
                     "(pass --model to insist on a model).")
-    config = SolveConfig(task=args.task, model=model, checkpoint=args.checkpoint,
+    config = SolveConfig(task=args.task, model=model, checkpoint=checkpoint,
                          decode=args.decode if model is not None else "greedy",
                          beam_width=args.beam_width, num_samples=args.samples,
                          solver=args.solver or "farthest_insertion", reference=reference,
                          device=args.device, reference_time_limit=args.reference_time)
     return config, note
+
+
+def _card_model(checkpoint: str) -> str:
+    """The model kind ("am" or "ptrnet") a checkpoint's card records."""
+    from lab.core.checkpoints import read_card
+    from lab.pointer import zoo
+
+    kind = read_card(zoo.resolve(checkpoint)).get("architecture", {}).get("model")
+    if kind not in MODELS:
+        raise LabInputError(f"{checkpoint}: its card names no pointer model (got {kind!r}); pass a pointer checkpoint.")
+    return str(kind)
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:

@@ -124,11 +124,13 @@ def _replay(model, points: torch.Tensor, task: str, sequences: list[list[int]], 
     return logp, probs
 
 
-def _greedy(model, points, task, *, start=None, **_):
+def _greedy(model, points, task, *, trace=False, **_):
+    """Most probable choice at every step. Returns its log-probs and trace too (no replay needed)."""
     B, n, _ = points.shape
     start = torch.zeros(B, dtype=torch.long, device=points.device) if task == "tsp" else None
-    seq, _, _ = _rollout(model, model.init_state(points), task, n, B, start, lambda lp: lp.argmax(dim=-1))
-    return [_strip(r, n) for r in seq]
+    seq, logp, probs = _rollout(model, model.init_state(points), task, n, B, start, lambda lp: lp.argmax(dim=-1),
+                                record=trace)
+    return [_strip(r, n) for r in seq], logp, probs
 
 
 def _best(points: torch.Tensor, task: str, seq: torch.Tensor, logp: torch.Tensor, k: int) -> list[list[int]]:
@@ -284,9 +286,13 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         with torch.inference_mode():
             for lo in range(0, B, chunk):
                 x = torch.from_numpy(pts[lo : lo + chunk]).to(device)
-                seqs = DECODERS[method](model, x, task, beam_width=beam_width, num_samples=num_samples,
-                                        augment=augment, seed=seed + lo)
-                logp, probs = _replay(model, x, task, seqs, trace)
+                found = DECODERS[method](model, x, task, beam_width=beam_width, num_samples=num_samples,
+                                         augment=augment, seed=seed + lo, trace=trace)
+                if isinstance(found, tuple):  # greedy already knows its log-probs and trace
+                    seqs, logp, probs = found
+                else:  # search decoders: score the winners by replaying them
+                    seqs = found
+                    logp, probs = _replay(model, x, task, seqs, trace)
                 for i, s in enumerate(seqs):
                     att = probs[i, : len(s)].cpu().numpy() if trace else None
                     outputs.append(ModelOutput(sequence=s, attention=att, log_prob=float(logp[i])))

@@ -72,15 +72,49 @@ def solution_figure(points: np.ndarray, task: str, output: np.ndarray | Sequence
     return fig
 
 
+def _edges(task: str, output: np.ndarray | Sequence[int]) -> set[tuple[int, int]]:
+    """Undirected edges of an output: consecutive pairs of a closed tour/hull, or triangle sides."""
+    arr = np.asarray(output, dtype=int)
+    if task == "delaunay":
+        tri = arr.reshape(-1, 3) if arr.size else np.zeros((0, 3), int)
+        pairs = [(t[a], t[b]) for t in tri for a, b in ((0, 1), (1, 2), (0, 2))]
+    else:
+        seq = arr.reshape(-1).tolist()
+        pairs = list(zip(seq, seq[1:] + seq[:1], strict=True)) if len(seq) > 1 else []
+    return {(int(min(a, b)), int(max(a, b))) for a, b in pairs}
+
+
+def _edge_trace(points: np.ndarray, edges: set[tuple[int, int]], name: str, colour: str, dash: str = "solid"
+                ) -> go.Scatter:
+    pts = np.asarray(points, dtype=float)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for a, b in sorted(edges):
+        xs += [pts[a, 0], pts[b, 0], None]
+        ys += [pts[a, 1], pts[b, 1], None]
+    return go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 2, "dash": dash}, name=name,
+                      hoverinfo="skip")
+
+
 def comparison_figure(points: np.ndarray, task: str, output: np.ndarray | Sequence[int],
                       reference: np.ndarray | Sequence[int] | None, titles: tuple[str, str]) -> go.Figure:
-    """Side by side: the method's output (left) and the reference (right) on the same instance."""
+    """Side by side: the method's output (left) and the reference (right) on the same instance.
+
+    Edges of the output that the reference does not have are drawn red and dashed, so mistakes stand out.
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.04)
-    for col, (out, colour) in enumerate(((output, MODEL_COLOUR), (reference, REFERENCE_COLOUR)), start=1):
-        if out is not None:
-            xs, ys = _segments(points, task, out)
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": colour, "width": 2},
-                                     name=titles[col - 1], hoverinfo="skip"), row=1, col=col)
+    out_edges = _edges(task, output)
+    ref_edges = _edges(task, reference) if reference is not None else set()
+    if reference is not None:
+        fig.add_trace(_edge_trace(points, out_edges & ref_edges, "shared with the reference", MODEL_COLOUR), row=1, col=1)
+        wrong = out_edges - ref_edges
+        if wrong:
+            fig.add_trace(_edge_trace(points, wrong, f"not in the reference ({len(wrong)})", CHOSEN_COLOUR, "dash"),
+                          row=1, col=1)
+        fig.add_trace(_edge_trace(points, ref_edges, "reference", REFERENCE_COLOUR), row=1, col=2)
+    else:
+        fig.add_trace(_edge_trace(points, out_edges, titles[0], MODEL_COLOUR), row=1, col=1)
+    for col in (1, 2):
         pts_trace = _points_trace(points)
         pts_trace.showlegend = col == 1
         fig.add_trace(pts_trace, row=1, col=col)

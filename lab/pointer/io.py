@@ -30,6 +30,8 @@ from lab.core.inputs import Source, read_csv, read_npz, read_text, source_name
 SUPPORTED_EDGE_WEIGHT_TYPES = ("EUC_2D", "CEIL_2D", "ATT", "GEO")
 #: Plain floating-point Euclidean lengths (CSV, NPZ, random instances).
 EUCLIDEAN = "EUCLIDEAN"
+#: Largest instance accepted: distance matrices are dense (n x n), so memory grows with n^2.
+MAX_POINTS = 5000
 
 
 @dataclass
@@ -148,6 +150,9 @@ def validate_points(points: np.ndarray, what: str, task: str = "tsp") -> np.ndar
                             f"coordinates (first is point {row}); remove or fix them.")
     if pts.shape[0] < 3:
         raise LabInputError(f"{what} has {pts.shape[0]} points; every task needs at least 3.")
+    if pts.shape[0] > MAX_POINTS:
+        raise LabInputError(f"{what} has {pts.shape[0]} points, over this lab's limit of {MAX_POINTS}; "
+                            "split it into smaller instances.")
     if task in ("hull", "delaunay"):
         _, first, counts = np.unique(pts, axis=0, return_index=True, return_counts=True)
         if (counts > 1).any():

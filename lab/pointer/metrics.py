@@ -98,4 +98,5 @@ def gap(length: float, reference: float | None) -> float | None:
     """``length / reference - 1`` as a fraction, or None without a (positive) reference."""
     if reference is None or reference <= 0:
         return None
-    return float(length) / float(reference) - 1.0
+    value = float(length) / float(reference) - 1.0
+    return 0.0 if abs(value) < 1e-12 else value  # equal tours summed in another order differ by float noise

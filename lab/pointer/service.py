@@ -149,14 +149,16 @@ class SolveResult:
 
 
 # -- models ----------------------------------------------------------------------------------------
-def find_checkpoint(task: str, model: str):
-    """The shipped zoo entry for (task, model), or None when there is none yet."""
+def find_checkpoint(task: str, model: str | None = None):
+    """The preferred shipped zoo entry for ``task`` (and ``model`` if given), or None when there is none yet."""
     try:
         from lab.pointer import zoo
     except ImportError:
         return None
+    name = zoo.default_name(task, model) if hasattr(zoo, "default_name") else None
     for entry in zoo.available():
-        if entry.task == task and entry.model == model:
+        if (name is not None and entry.name == name) or (
+                name is None and entry.task == task and (model is None or entry.model == model)):
             return entry
     return None
 
@@ -351,3 +353,38 @@ def rows_csv(rows: list[dict[str, Any]]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def rerun(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Re-run a saved pointer run from its config dict (the run store's re-runner).
+
+    A training config (it has ``steps`` and ``n_min``) trains again with the same seed; a solve config
+    (``task``, ``n``, ``num``, ``seed`` and :class:`SolveConfig` fields) solves the same random instances again.
+    Returns ``(metrics, artifacts)``.
+    """
+    if "steps" in config and "n_min" in config:
+        from dataclasses import fields as dc_fields
+
+        from lab.pointer.train import TrainConfig, train_job
+
+        names = {f.name for f in dc_fields(TrainConfig)}
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config.items() if k in names}
+        kwargs["checkpoint_path"] = None  # never overwrite the original's checkpoint
+        out = train_job(TrainConfig(**kwargs))(None)
+        return out.metrics, out.artifacts
+    from dataclasses import fields as dc_fields
+
+    from lab.pointer.io import random_instance_list
+
+    try:
+        n, num, seed = int(config["n"]), int(config.get("num", 1)), int(config.get("seed", 0))
+    except (KeyError, TypeError, ValueError):
+        raise LabInputError("this pointer run has no n/num/seed to re-create its instances; it cannot be re-run.") from None
+    names = {f.name for f in dc_fields(SolveConfig)}
+    solve_config = SolveConfig(**{k: v for k, v in config.items() if k in names})
+    result = solve_instances(random_instance_list(n, num, seed), solve_config)
+    import json
+
+    from lab.core.files import to_jsonable
+
+    return result.aggregates(), {"result.json": json.dumps(to_jsonable(result.to_json()))}

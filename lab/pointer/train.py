@@ -34,7 +34,14 @@ from lab.pointer import metrics as pm
 from lab.pointer import tasks
 from lab.pointer.decoding import _rollout, _tour_lengths, decode
 from lab.pointer.models import build_model
-from lab.pointer.models.data import PAD, TourPool, label_sequence, pad_sequences, random_start, random_symmetry
+from lab.pointer.models.data import (
+    PAD,
+    TourPool,
+    label_sequence,
+    pad_sequences,
+    random_start,
+    random_symmetry,
+)
 from lab.pointer.models.masks import teacher_masks
 
 

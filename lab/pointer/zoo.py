@@ -86,9 +86,15 @@ def load(name_or_path: str | Path, task: str | None = None, model: str | None = 
     return net.eval()
 
 
-def default_name(task: str, model: str | None = None) -> str | None:
-    """The preferred shipped checkpoint for a task (attention model first for the TSP), or None."""
-    prefs = {"tsp": ["am_tsp20", "am_tsp50", "ptrnet_tsp"], "hull": ["ptrnet_hull"], "delaunay": ["ptrnet_delaunay"]}
+def default_name(task: str, model: str | None = None, n: int | None = None) -> str | None:
+    """The preferred shipped checkpoint for a task, or None.
+
+    TSP: the attention model first -- the one trained on TSP50 when ``n`` is given and above 35,
+    else the TSP20 one -- then the Ptr-Net.
+    """
+    big = n is not None and n > 35
+    am = ["am_tsp50", "am_tsp20"] if big else ["am_tsp20", "am_tsp50"]
+    prefs = {"tsp": [*am, "ptrnet_tsp"], "hull": ["ptrnet_hull"], "delaunay": ["ptrnet_delaunay"]}
     names = {e.name: e for e in available()}
     for name in prefs.get(task, []):
         if name in names and (model is None or names[name].model == model):

@@ -51,3 +51,11 @@ def test_bad_upload_shows_an_error():
     assert any("not supported: EXPLICIT" in e.value for e in at.error)
     # what was computed stays: a random instance is still shown
     assert any(m.label == "Length" for m in at.metric)
+
+
+def test_batch_view_runs_and_lists_instances():
+    at = _page(n="8", batch="5", method="untrained:ptrnet")
+    at.button[[b.label for b in at.button].index("Run batch")].click().run()
+    assert not at.exception
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5
+    assert any("mean gap" in c.value for c in at.caption)

@@ -79,6 +79,7 @@ def test_npz_reader_and_bad_npz():
         read_traces_npz(b"not a zip file at all", name="junk.npz")
 
 
+@pytest.mark.filterwarnings("ignore:The linked table")
 def test_nwb_written_with_pynwb_in_test(tmp_path):
     from datetime import UTC, datetime
 

@@ -11,6 +11,8 @@ from lab.pointer import tasks
 from lab.pointer.decoding import ModelOutput, augment8, decode
 from lab.pointer.models import AttentionModel, PointerNetwork
 
+torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
+
 SIZES = [3, 4, 10, 50, 200]
 
 

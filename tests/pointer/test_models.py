@@ -12,6 +12,8 @@ from lab.pointer.models import AttentionModel, PointerNetwork, build_model
 from lab.pointer.models.data import label_sequence, pad_sequences
 from lab.pointer.models.masks import make_constraint, teacher_masks
 
+torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
+
 
 def test_ptrnet_shapes_and_step_interface():
     torch.manual_seed(0)

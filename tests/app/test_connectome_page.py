@@ -1,0 +1,49 @@
+"""The connectome page: renders with defaults, the window slider moves, bad uploads say why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "connectome.py")
+SMALL = {"n": "16", "k": "2", "e": "2", "a": "2", "fpe": "120"}
+
+
+def _page(**query: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_renders_with_defaults():
+    at = _page()
+    labels = {m.label for m in at.metric}
+    assert {"Reconstruction error", "ARI vs planted", "Mean modularity"} <= labels
+    assert float(next(m for m in at.metric if m.label == "ARI vs planted").value) > 0.8
+    assert not at.error
+
+
+def test_window_slider_moves():
+    at = _page(**SMALL)
+    assert any(m.value.startswith("**Window 0**") for m in at.markdown)
+    at.slider(key="url:w").set_value(3).run()
+    assert not at.exception
+    assert any(m.value.startswith("**Window 3**") for m in at.markdown)
+    assert at.query_params["w"] == "3"
+
+
+def test_sample_file_renders():
+    at = _page(src="sample", sample="worm.npz")
+    assert not at.error
+    assert any(m.label == "Reconstruction error" for m in at.metric)
+
+
+def test_bad_upload_shows_an_error():
+    at = _page(src="upload")
+    at.file_uploader[0].set_value(("bad.csv", b"a,b\n1,2\n", "text/csv")).run()
+    assert not at.exception
+    assert any("neuron columns" in e.value for e in at.error)

@@ -1,0 +1,22 @@
+"""The connectome page in a real Chromium: renders with defaults, and the window slider moves."""
+
+import pytest
+
+from .conftest import shot, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+def test_connectome_renders_and_window_slider_moves(app_url, page):
+    page.goto(f"{app_url}/connectome?n=16&k=2&e=2&a=2&fpe=120")
+    wait_for_app(page)
+    page.wait_for_selector("h1:has-text('Dynamic connectome')", timeout=60_000)
+    page.get_by_role("tab", name="Affinity").click()
+    page.wait_for_selector("text=Window 0 of", timeout=60_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    thumb = page.locator("[data-testid='stSlider'] [role='slider']").first
+    thumb.focus()
+    thumb.press("ArrowRight")
+    page.wait_for_selector("text=Window 1 of", timeout=60_000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    shot(page, "connectome")

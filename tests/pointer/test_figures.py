@@ -1,0 +1,48 @@
+"""Figure builders return plotly figures with the pieces the page relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from lab.pointer import figures
+from lab.pointer.tasks import convex_hull_label, delaunay_label, random_instances, tsp_reference
+
+
+def test_comparison_marks_edges_missing_from_the_reference():
+    pts = random_instances(10, 1, 0)[0]
+    ref = tsp_reference(pts)
+    fig = figures.comparison_figure(pts, "tsp", ref, ref, ("model", "reference"))
+    assert not any(str(t.name).startswith("not in the reference") for t in fig.data)
+    fig = figures.comparison_figure(pts, "tsp", np.arange(10), ref, ("model", "reference"))
+    assert any(str(t.name).startswith("not in the reference") for t in fig.data)
+    tri = delaunay_label(pts)
+    assert isinstance(figures.comparison_figure(pts, "delaunay", tri, tri, ("a", "b")), go.Figure)
+    assert isinstance(figures.solution_figure(pts, "hull", convex_hull_label(pts)), go.Figure)
+
+
+def test_step_figure_highlights_the_chosen_point_and_animates():
+    pts = random_instances(6, 1, 1)[0]
+    seq = [0, 3, 1, 5, 2, 4]
+    att = np.full((6, 6), 1 / 6)
+    att[2] = [0, 0.7, 0, 0.1, 0.2, 0]
+    fig = figures.pointer_step_figure(pts, "tsp", seq, att, step=2)
+    assert "points to 1" in fig.layout.title.text and "p = 0.70" in fig.layout.title.text
+    ring = next(t for t in fig.data if str(t.name).startswith("chosen"))
+    assert ring.x[0] == pts[1, 0] and ring.y[0] == pts[1, 1]
+    assert len(fig.frames) == 6 and fig.layout.sliders[0].active == 2
+    heat = figures.attention_heatmap(att, seq, step=2)
+    assert heat.data[0].z.shape == (6, 6)
+
+
+def test_hull_step_title_reports_eos_mass():
+    att = np.array([[0.5, 0.3, 0.0, 0.0], [0.0, 0.2, 0.2, 0.1]])
+    assert "EOS 0.50" in figures.step_title("hull", [0, 1], att, 1)
+
+
+def test_summary_figures():
+    assert figures.gap_histogram([0.01, 0.02, None]).data[0].x.tolist() == [1.0, 2.0]
+    rows = [{"label": "m", "n": 10, "gap": 0.02}, {"label": "m", "n": 5, "gap": 0.01}]
+    gen = figures.generalisation_figure(rows, "gap", {"m": (5, 10)})
+    assert list(gen.data[0].x) == [5, 10]
+    assert len(figures.curves_figure({"loss": [3, 2, 1], "gap": [0.5, 0.4]}).data) == 2

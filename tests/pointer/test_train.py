@@ -1,0 +1,147 @@
+"""Training: a few steps reduce the loss; config validation; stop; checkpoint cards; resume; zoo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from lab.core.checkpoints import save_checkpoint
+from lab.core.errors import LabInputError
+from lab.pointer import tasks, zoo
+from lab.pointer.models import AttentionModel, PointerNetwork
+from lab.pointer.models.data import fast_reference, label_sequence, orient, pad_sequences
+from lab.pointer.train import TrainConfig, imitation_loss, pomo_loss, supervised_loss, train, train_job
+
+torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
+
+
+def _fit(model, loss_fn, steps=25, lr=3e-3):
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = loss_fn()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("task", ["hull", "delaunay", "tsp"])
+def test_a_few_supervised_steps_reduce_the_ptrnet_loss(task):
+    torch.manual_seed(0)
+    pts = tasks.random_instances(8, 16, seed=1)
+    targets = pad_sequences([label_sequence(task, p) for p in pts])
+    model = PointerNetwork(task, hidden=32)
+    losses = _fit(model, lambda: supervised_loss(model, task, torch.from_numpy(pts), targets), steps=40, lr=1e-2)
+    assert np.isfinite(losses).all() and losses[-1] < 0.7 * losses[0]
+
+
+def test_a_few_imitation_steps_reduce_the_attention_model_loss_and_pomo_runs():
+    torch.manual_seed(0)
+    pts = torch.from_numpy(tasks.random_instances(10, 16, seed=2))
+    tours = torch.from_numpy(np.stack([orient(fast_reference(p)) for p in pts.numpy()]))
+    model = AttentionModel(hidden=32, layers=1, heads=4, ff=64)
+    losses = _fit(model, lambda: imitation_loss(model, pts, tours))
+    assert losses[-1] < 0.7 * losses[0]
+    loss, mean_len = pomo_loss(model, pts[:4], torch.Generator().manual_seed(0))
+    loss.backward()
+    assert np.isfinite(loss.item()) and mean_len > 0
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_fast_reference_matches_the_exact_reference():
+    for p in tasks.random_instances(20, 3, seed=4):
+        assert tasks.tour_length(p, fast_reference(p)) <= tasks.tour_length(p, tasks.tsp_reference(p)) * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("bad", [dict(task="sorting"), dict(model="am", task="hull"), dict(n_min=2),
+                                 dict(n_min=10, n_max=5), dict(steps=0), dict(lr=5.0), dict(pomo_steps=3),
+                                 dict(hidden=4), dict(seed=-1)])
+def test_bad_configs_are_refused(bad):
+    with pytest.raises(LabInputError):
+        TrainConfig(**bad)
+
+
+def _tiny(tmp_path=None, **kw):
+    base = dict(task="hull", model="ptrnet", n_min=5, n_max=8, hidden=16, steps=4, batch_size=8, eval_num=4,
+                pool_per_size=8, checkpoint_path=str(tmp_path / "m.pt") if tmp_path else None)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_progress_callback_can_stop_training():
+    seen = []
+
+    def cb(step, total, metrics):
+        seen.append((step, total, metrics["loss"]))
+        return step >= 2
+
+    result = train(_tiny(steps=50), on_progress=cb)
+    assert [s for s, _, _ in seen] == [1, 2] and seen[0][1] == 50
+    assert len(result.curves["loss"]) == 2
+    assert "accuracy_greedy_n8" in result.metrics
+
+
+def test_checkpoint_card_round_trip_resume_and_wrong_architecture(tmp_path):
+    cfg = _tiny(tmp_path, extra_card={"command": "python scripts/train_pointer.py --task hull", "seed": 0})
+    result = train(cfg)
+    card = json.loads((tmp_path / "m.json").read_text())
+    assert card["architecture"] == {"model": "ptrnet", "task": "hull", "hidden": 16, "layers": 1}
+    assert card["command"].startswith("python scripts/train_pointer.py") and card["seed"] == 0
+    assert card["training"]["steps_done"]["supervised"] == 4
+    assert card["metrics"] == result.metrics and card["evaluation"]["eval_num"] == 4
+
+    model = zoo.load(tmp_path / "m.pt", task="hull", model="ptrnet")
+    for a, b in zip(model.state_dict().values(), result.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(LabInputError, match="task"):
+        zoo.load(tmp_path / "m.pt", task="tsp")
+    with pytest.raises(LabInputError, match="model"):
+        zoo.load(tmp_path / "m.pt", model="am")
+
+    again = train(_tiny(tmp_path, steps=3), init_checkpoint=tmp_path / "m.pt")  # resume: the count goes on
+    assert again.card["training"]["steps_done"]["supervised"] == 7
+    with pytest.raises(LabInputError):  # a bigger model cannot start from these weights
+        train(_tiny(None, hidden=32), init_checkpoint=tmp_path / "m.pt")
+
+    # weights that do not fit the card's architecture are refused with one sentence
+    save_checkpoint(tmp_path / "bad.pt", PointerNetwork("hull", hidden=8).state_dict(),
+                    {"architecture": {"model": "ptrnet", "task": "hull", "hidden": 16, "layers": 1}})
+    with pytest.raises(LabInputError, match="do not match"):
+        zoo.load(tmp_path / "bad.pt")
+
+
+def test_train_job_returns_checkpoint_artifacts(tmp_path):
+    work = train_job(_tiny(None, task="tsp", model="am", n_min=6, n_max=6, hidden=16, heads=2, steps=2, pomo_steps=1,
+                           pomo_batch=2))
+    out = work(lambda s, t, m: False)
+    assert set(out.artifacts) == {"model.pt", "model.json"}
+    card = json.loads(out.artifacts["model.json"])
+    assert card["training"]["steps_done"] == {"supervised": 2, "pomo": 1}
+    assert "gap_pct_pomo_n6" in out.metrics and len(out.metrics["curves"]["loss"]) == 3
+
+
+def test_shipped_checkpoints_load_are_small_and_carry_their_command():
+    for entry in zoo.available():
+        assert entry.path.stat().st_size < 10 * 2**20
+        assert entry.card.get("command", "").startswith("python scripts/train_pointer.py")
+        assert "seed" in entry.card and entry.card.get("metrics")
+        model = zoo.load(entry.name)
+        assert model.architecture() == entry.card["architecture"]
+
+
+def test_zoo_lists_only_checkpoints_with_cards_and_resolves_names(tmp_path):
+    save_checkpoint(tmp_path / "ptrnet_hull.pt", PointerNetwork("hull", hidden=8).state_dict(),
+                    {"architecture": PointerNetwork("hull", hidden=8).architecture()})
+    (tmp_path / "stray.pt").write_bytes(b"not a checkpoint")  # no card beside it: not offered
+    entries = zoo.available(tmp_path)
+    assert [(e.name, e.task, e.model) for e in entries] == [("ptrnet_hull", "hull", "ptrnet")]
+    assert zoo.load("ptrnet_hull", folder=tmp_path).architecture()["hidden"] == 8
+    with pytest.raises(LabInputError, match="no checkpoint named"):
+        zoo.load("am_tsp1000", folder=tmp_path)
+    name = zoo.default_name("tsp")
+    assert name is None or name in {e.name for e in zoo.available()}
