@@ -95,12 +95,13 @@ def ari_vs_snr(snrs: list[float], seeds: list[int]) -> list[dict]:
     return rows
 
 
-def ntf_vs_plain(max_plain_iter: int = 3000) -> dict:
+def ntf_vs_plain(max_plain_iter: int = 1000) -> dict:
     """The lab's NTF (HALS, one reported iteration per call) vs one plain ``non_negative_parafac`` call.
 
-    Same float32 tensor (the 100 x 60 x 5 case, rank 8). The plain call (multiplicative updates) is run
-    once to find the first iteration whose error is within 1e-4 of the lab's final error, then timed
-    again with exactly that many iterations.
+    Same float32 tensor (the 100 x 60 x 5 case, rank 8). The plain call (tensorly's multiplicative
+    updates, ``init='svd'``) runs ``max_plain_iter`` iterations once, timed; its time to reach the lab's
+    final error (+1e-4) is that time times the fraction of iterations it needed (every MU iteration costs
+    the same).
     """
     import warnings
 
@@ -115,18 +116,17 @@ def ntf_vs_plain(max_plain_iter: int = 3000) -> dict:
     target = lab.error + 1e-4
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        start = time.perf_counter()
         _, errors = non_negative_parafac(tensor, 8, n_iter_max=max_plain_iter, init="svd", tol=0, return_errors=True)
-        errors = [float(e) for e in errors]
-        reached = [k for k, e in enumerate(errors) if e <= target]
-        row = {"tensor": list(tensor.shape), "rank": 8, "lab_seconds": lab.seconds, "lab_iterations": len(lab.errors),
-               "lab_error": lab.error, "target_error": target, "plain_final_error": errors[-1]}
-        if reached:
-            k = reached[0] + 1
-            start = time.perf_counter()
-            non_negative_parafac(tensor, 8, n_iter_max=k, init="svd", tol=0)
-            row.update(plain_seconds=time.perf_counter() - start, plain_iterations=k, plain_reached=True)
-        else:
-            row.update(plain_seconds=None, plain_iterations=max_plain_iter, plain_reached=False)
+        plain_total = time.perf_counter() - start
+    errors = [float(e) for e in errors]
+    reached = [k for k, e in enumerate(errors) if e <= target]
+    row = {"tensor": list(tensor.shape), "rank": 8, "lab_seconds": lab.seconds, "lab_iterations": len(lab.errors),
+           "lab_error": lab.error, "target_error": target, "plain_iterations_run": len(errors),
+           "plain_total_seconds": plain_total, "plain_final_error": errors[-1], "plain_reached": bool(reached)}
+    if reached:
+        k = reached[0] + 1
+        row.update(plain_iterations_to_target=k, plain_seconds_to_target=plain_total * k / len(errors))
     return row
 
 

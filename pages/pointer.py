@@ -34,7 +34,8 @@ TRAINED = "pointer:trained"  # session_state: {key: (task, kind, model, label)}
 
 # -- cached adapters ----------------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Loading the model ...")
-def load_net(key: str, task: str, model: str | None, checkpoint: str | None):
+def load_net(key: str, task: str, model: str | None, checkpoint: str | None, mtime: float = 0.0):
+    """A model by picker key; ``mtime`` makes a re-saved checkpoint load afresh."""
     import torch
 
     if key.startswith("untrained"):
@@ -87,7 +88,8 @@ def net_for(opt: MethodOption, task: str):
     if opt.kind == "session":
         return st.session_state[TRAINED][opt.key][2]
     if opt.kind in ("model", "untrained"):
-        return load_net(opt.key, task, opt.model, opt.checkpoint)
+        mtime = Path(opt.checkpoint).stat().st_mtime if opt.checkpoint and Path(opt.checkpoint).exists() else 0.0
+        return load_net(opt.key, task, opt.model, opt.checkpoint, mtime)
     return None
 
 
@@ -151,7 +153,10 @@ if option.kind in ("solver", "exact") and default_method(options).key == option.
 
 try:
     net = net_for(option, task)
-    res = solve_cached(f"{inst_key}:{which}", one, task, option.key, decode, True, device, option, _net=net)
+    # a checkpoint re-saved by training gets new results, not the cached ones of the old weights
+    method_tag = f"{option.key}@{Path(option.checkpoint).stat().st_mtime if option.checkpoint else 0}"
+    res = solve_cached(f"{inst_key}:{which}", one, task, method_tag, decode, True, device, option,
+                       _net=net)
 except LabInputError as err:
     ui.show_error(err)
     st.stop()
@@ -185,6 +190,11 @@ with tabs[0]:
         d[0].download_button("Output (CSV)", body + "\n", f"{r.name}_{task}.csv")
     d[2].download_button("Figure (HTML)", fig.to_html(include_plotlyjs="cdn"), f"{r.name}_{task}.html")
     d[3].download_button("Metrics (CSV)", rows_csv(result_rows(res)), f"{r.name}_metrics.csv")
+    if option.kind == "model" and option.checkpoint:
+        from lab.core.checkpoints import read_card
+
+        with st.expander("Model card: how this checkpoint was trained, and what it measured", icon=":material/badge:"):
+            st.json(read_card(option.checkpoint), expanded=1)
 
 with tabs[1]:
     if r.attention is None or len(r.attention) == 0:
@@ -192,16 +202,21 @@ with tabs[1]:
                 icon=":material/info:")
     else:
         steps = len(r.attention)
-        if st.session_state.get("url:step", 0) > steps - 1:
-            st.session_state["url:step"] = steps - 1
-        step = ui.url_slider("Decoding step", "step", 0, 0, max(1, steps - 1), disabled=steps < 2,
-                             help="the pointer's distribution over all points at this step; ▶ plays them all")
-        step = min(int(step), steps - 1)
+        if st.session_state.get("url:step", 1) > steps:
+            st.session_state["url:step"] = steps
+        step = ui.url_slider("Decoding step", "step", 1, 1, max(2, steps), disabled=steps < 2,
+                             help="the pointer's distribution over all points at this step; ▶ in the figure plays them all")
+        step = min(int(step), steps) - 1  # 0-based from here on
         st.markdown(f"**{figures.step_title(task, r.sequence, r.attention, step)}** — marker size and colour are the "
                     "probability the pointer gives each point; the red ring is the point it chose.")
-        sfig = figures.pointer_step_figure(r.points, task, r.sequence, r.attention, step)
+        small = steps * len(r.points) <= 60_000  # frames hold every step's markers: keep the page light
+        sfig = figures.pointer_step_figure(r.points, task, r.sequence, r.attention, step, animate=small)
         st.plotly_chart(sfig, key="pointer:step")
-        st.plotly_chart(figures.attention_heatmap(r.attention, r.sequence, step), key="pointer:heat")
+        if small:
+            st.plotly_chart(figures.attention_heatmap(r.attention, r.sequence, step), key="pointer:heat")
+        else:
+            st.caption("This instance is large, so the play button and the all-steps heatmap are left out; "
+                       "the slider still shows every step.")
         st.download_button("Step figure (HTML)", sfig.to_html(include_plotlyjs="cdn"), f"{r.name}_steps.html")
 
 with tabs[2]:
@@ -226,7 +241,7 @@ with tabs[2]:
         live = []
         for size in grid:
             out = solve_cached(f"random:{size}:{seed}:16", random_instances(size, 16, seed + size), task,
-                               option.key, "greedy", False, device, option, _net=net)
+                               method_tag, "greedy", False, device, option, _net=net)
             agg = out.aggregates()
             live.append({"label": option.label, "n": size, metric: agg.get("mean_gap" if task == "tsp" else metric)})
         st.plotly_chart(figures.generalisation_figure(live, metric, title=f"{metric} vs n, measured now"),
@@ -242,7 +257,7 @@ with tabs[3]:
         st.session_state["pointer:batch_on"] = True
         batch = instances if use_file else random_instances(int(n), int(size), seed + 1)
         bkey = inst_key if use_file else f"random:{n}:{seed + 1}:{size}"
-        bres = solve_cached(bkey, batch, task, option.key, decode, True, device, option, _net=net)
+        bres = solve_cached(bkey, batch, task, method_tag, decode, True, device, option, _net=net)
         agg = bres.aggregates()
         st.caption("  ·  ".join(f"{k.replace('_', ' ')}: {v:.4g}" for k, v in agg.items() if isinstance(v, float)))
         brow = result_rows(bres)

@@ -196,21 +196,23 @@ def pointer_step_figure(points: np.ndarray, task: str, sequence: Sequence[int], 
     steps = len(att)
     step = int(np.clip(step, 0, max(0, steps - 1)))
     fig = go.Figure(data=_step_traces(points, task, sequence, att, step))
-    fig.update_layout(title=step_title(task, sequence, att, step), height=520, uirevision="pointer")
+    fig.update_layout(title=step_title(task, sequence, att, step), height=540, uirevision="pointer")
     _square_axes(fig)
+    fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"})
     if animate and steps > 1:
         frames = [go.Frame(data=_step_traces(points, task, sequence, att, s), name=str(s),
                            layout={"title": step_title(task, sequence, att, s)}) for s in range(steps)]
         fig.frames = frames
         fig.update_layout(
-            updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": 1.12, "xanchor": "left",
+            updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": -0.02, "xanchor": "right",
+                          "yanchor": "top", "direction": "left", "pad": {"r": 10, "t": 40},
                           "buttons": [{"label": "▶ play", "method": "animate",
                                        "args": [None, {"frame": {"duration": 450, "redraw": True},
                                                        "fromcurrent": True, "transition": {"duration": 0}}]},
                                       {"label": "❚❚ pause", "method": "animate",
                                        "args": [[None], {"frame": {"duration": 0, "redraw": False},
                                                          "mode": "immediate"}]}]}],
-            sliders=[{"active": step, "y": -0.02, "currentvalue": {"prefix": "step "},
+            sliders=[{"active": step, "y": -0.02, "x": 0.0, "len": 1.0, "currentvalue": {"prefix": "step "},
                       "steps": [{"label": str(s + 1), "method": "animate",
                                  "args": [[str(s)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}
                                 for s in range(steps)]}],

@@ -155,7 +155,7 @@ def solve_integer_tsp(dist: np.ndarray, time_limit: float | None = None) -> np.n
     dist : np.ndarray
         (n, n) symmetric non-negative integers, each <= 65535.
     time_limit : float, optional
-        Seconds for the local search (n > 20); default grows with n (0.05 s at n=50, 2 s at 2,000).
+        Seconds for the local search (n > 20); default 0.05 s up to 100 nodes, then n/200 s (at most 10 s).
         Instances of <= 20 nodes are solved exactly whatever the limit.
     """
     import fast_tsp
@@ -168,7 +168,8 @@ def solve_integer_tsp(dist: np.ndarray, time_limit: float | None = None) -> np.n
             f"distances up to {int(dist.max())} exceed the reference solver's 65535 limit; rescale the coordinates."
         )
     if time_limit is None:
-        time_limit = float(min(10.0, max(0.05, n / 1000.0)))
+        # measured on random 442-node instances: 0.44 s left 0.08 % on the table, 2.2 s matched 8 s
+        time_limit = 0.05 if n <= 100 else float(min(10.0, n / 200.0))
     tour = fast_tsp.find_tour(np.ascontiguousarray(dist, dtype=np.int64).tolist(), time_limit,
                               stop_when_converged=True)
     return rotate_to_zero(tour)

@@ -8,13 +8,13 @@ pytestmark = pytest.mark.browser
 
 
 def test_step_slider_changes_the_attention_figure(app_url, page):
-    page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10&step=0")
+    page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10&step=1")
     wait_for_app(page)
     page.get_by_role("tab", name="Step through the pointer").click()
     page.wait_for_selector("text=step 1/10", timeout=60_000)
     titles = page.locator("[data-testid='stPlotlyChart'] .gtitle")
     before = [titles.nth(i).text_content() for i in range(titles.count())]
-    thumb = page.locator("[data-testid='stSlider'] [role='slider']").first
+    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
     thumb.focus()
     for _ in range(3):
         thumb.press("ArrowRight")
