@@ -1,7 +1,8 @@
 """Pointer lab benchmark: quality and speed of the shipped checkpoints against exact/reference solutions.
 
 Run ``nice -n 10 .venv/bin/python benchmarks/pointer.py`` (full; about an hour of one CPU core) or
-``--quick`` (a few minutes). Writes ``benchmarks/results/pointer.json`` with every sample size, seed and
+``--quick`` (a few minutes); ``--only SECTION ...`` re-measures some sections and keeps the rest;
+``--report [FILE]`` prints the README tables from a results file without measuring anything. Writes ``benchmarks/results/pointer.json`` with every sample size, seed and
 the command, so each number in the README can be traced back.
 
 Measured (issue #3):
@@ -47,24 +48,41 @@ def log(msg: str) -> None:
 CACHE = ROOT / "benchmarks" / "results" / "pointer_reference_cache.npz"
 
 
-def references(points: np.ndarray) -> np.ndarray:
-    """Reference tour lengths (B,) for a batch (B, n, 2), cached on disk by the instances' content."""
+def _instance_hashes(points: np.ndarray) -> np.ndarray:
     import hashlib
 
-    key = "r" + hashlib.sha1(np.ascontiguousarray(points).tobytes()).hexdigest()[:16]
-    cache = dict(np.load(CACHE)) if CACHE.exists() else {}
-    if key in cache:
-        return cache[key]
-    lengths = np.empty(len(points))
-    for i, p in enumerate(points):
-        d = distance_matrix(p)
-        lengths[i] = closed_length(d, solve("reference", d))
-        if (i + 1) % 500 == 0:
-            log(f"  reference {i + 1}/{len(points)} (n={points.shape[1]})")
-    cache[key] = lengths
-    CACHE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(CACHE, **cache)
-    return lengths
+    return np.array([int.from_bytes(hashlib.sha1(np.ascontiguousarray(p).tobytes()).digest()[:8], "little")
+                     for p in points], dtype=np.uint64)
+
+
+def references(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Reference tour lengths (B,) for a batch (B, n, 2) and the mean seconds the solver took per instance.
+
+    Both are cached on disk per instance (by content hash), so a re-run reports the time measured when
+    each tour was first computed, not the cache look-up.
+    """
+    hashes = _instance_hashes(points)
+    known: dict[int, tuple[float, float]] = {}
+    if CACHE.exists():
+        with np.load(CACHE) as z:
+            known = {h: (ln, sec) for h, ln, sec in zip(z["hashes"].tolist(), z["lengths"].tolist(),
+                                                       z["seconds"].tolist(), strict=True)}
+    lengths, seconds = np.empty(len(points)), np.empty(len(points))
+    todo = 0
+    for i, (p, h) in enumerate(zip(points, hashes.tolist(), strict=True)):
+        if h not in known:
+            start = time.perf_counter()
+            d = distance_matrix(p)
+            known[h] = (closed_length(d, solve("reference", d)), time.perf_counter() - start)
+            todo += 1
+            if todo % 500 == 0:
+                log(f"  reference {i + 1}/{len(points)} (n={points.shape[1]})")
+        lengths[i], seconds[i] = known[h]
+    if todo:
+        CACHE.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(CACHE, hashes=np.array(list(known), dtype=np.uint64),
+                 lengths=np.array([v[0] for v in known.values()]), seconds=np.array([v[1] for v in known.values()]))
+    return lengths, float(seconds.mean())
 
 
 def shipped_models() -> list[Any]:
@@ -81,6 +99,13 @@ def load(entry: Any) -> Any:
     return zoo.load(str(entry.path), task=entry.task, model=entry.model)
 
 
+def checkpoint_info(entry: Any) -> dict[str, Any]:
+    """Which version of a checkpoint was measured: its name, file time and training steps from its card."""
+    mtime = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(Path(entry.path).stat().st_mtime))
+    return {"checkpoint": entry.name, "checkpoint_saved_utc": mtime,
+            "steps_done": entry.card.get("training", {}).get("steps_done", entry.card.get("steps_done"))}
+
+
 def decode_batch(net: Any, points: np.ndarray, task: str, method: str) -> tuple[list[list[int]], float]:
     from lab.pointer.decoding import decode
 
@@ -93,14 +118,14 @@ def tsp_section(entries: list[Any], n: int, num: int, seed: int, baselines: list
                 pomo_num: int) -> dict:
     pts = random_instances(n, num, seed)
     t0 = time.perf_counter()
-    ref = references(pts)
+    ref, ref_seconds = references(pts)
     out: dict[str, Any] = {"n": n, "num": num, "seed": seed, "reference": "fast-tsp" + (" (exact)" if n <= 20 else ""),
-                           "reference_seconds_per_instance": (time.perf_counter() - t0) / num,
+                           "reference_seconds_per_instance": ref_seconds,
                            "mean_reference_length": float(ref.mean()), "models": {}, "baselines": {}}
     log(f"TSP{n}: {num} reference tours in {time.perf_counter() - t0:.0f} s")
     for entry in entries:
         net = load(entry)
-        res: dict[str, Any] = {"checkpoint": entry.name}
+        res: dict[str, Any] = checkpoint_info(entry)
         for method in ("greedy", "pomo"):
             k = num if method == "greedy" else min(num, pomo_num)  # POMO x8 costs n x 8 rollouts per instance
             tours, seconds = decode_batch(net, pts[:k], "tsp", method)
@@ -132,7 +157,7 @@ def label_section(entries: list[Any], task: str, n: int, num: int, seed: int) ->
                   for p, s, lab in zip(pts, seqs, labels, strict=True)]
         agg = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
         agg["instances_per_second"] = num / seconds
-        out["models"][entry.name] = {"checkpoint": entry.name, "greedy": agg}
+        out["models"][entry.name] = checkpoint_info(entry) | {"greedy": agg}
         log(f"{task} n={n} {entry.name}: {agg}")
     return out
 
@@ -151,7 +176,7 @@ def generalisation(entries: list[Any], num: int, seed: int, quick: bool) -> list
                                    "instances_per_second": num / seconds}
             if entry.task == "tsp":
                 if n not in ref_cache:
-                    ref_cache[n] = references(pts)
+                    ref_cache[n] = references(pts)[0]
                 lengths = np.array([closed_length(distance_matrix(p), np.asarray(s)) for p, s in zip(pts, seqs, strict=True)])
                 row["gap"] = float((lengths / ref_cache[n] - 1).mean())
             else:
@@ -170,12 +195,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tsp-num", type=int, default=None, help="TSP instances per size (default 2000; quick 200)")
     parser.add_argument("--label-num", type=int, default=None, help="hull/Delaunay instances (default 10000; quick 500)")
     parser.add_argument("--gen-num", type=int, default=None, help="instances per n in the generalisation sweep")
-    parser.add_argument("--pomo-num", type=int, default=None, help="TSP20 instances for POMO x8 (default 500; quick 50)")
+    parser.add_argument("--pomo-num", type=int, default=None, help="TSP20 instances for POMO x8 (default 1000; quick 50)")
     parser.add_argument("--pomo-num50", type=int, default=None, help="TSP50 instances for POMO x8 (default 200; quick 20)")
     parser.add_argument("--baseline-num", type=int, default=None, help="instances for the classical baselines")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--only", nargs="+", choices=SECTIONS,
                         help="measure only these sections and keep the others from the existing results file")
+    parser.add_argument("--models", nargs="+", help="measure only these shipped checkpoints; with --only, the other "
+                        "models' results already in the file are kept")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pointer.json"))
     args = parser.parse_args(argv)
@@ -186,10 +213,12 @@ def main(argv: list[str] | None = None) -> dict:
     label_num = args.label_num or (500 if args.quick else 10000)
     gen_num = args.gen_num or (50 if args.quick else 200)
     base_num = args.baseline_num or (50 if args.quick else 200)
-    pomo_num = args.pomo_num or (50 if args.quick else 500)
+    pomo_num = args.pomo_num or (50 if args.quick else 1000)
     pomo_num50 = args.pomo_num50 or (20 if args.quick else 200)
     entries = shipped_models()
-    log(f"shipped checkpoints: {[e.name for e in entries] or 'none'}")
+    if args.models:
+        entries = [e for e in entries if e.name in args.models]
+    log(f"checkpoints measured: {[e.name for e in entries] or 'none'}")
     start = time.perf_counter()
     results: dict[str, Any] = {
         "command": "python benchmarks/pointer.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -201,8 +230,9 @@ def main(argv: list[str] | None = None) -> dict:
         "targets": TARGETS, "checkpoints": [e.name for e in entries],
     }
     out = Path(args.out)
-    if args.only and out.exists():  # keep the sections not re-measured this time
-        results = {**json.loads(out.read_text()), **{k: v for k, v in results.items() if k != "sample_sizes"}}
+    previous: dict[str, Any] = json.loads(out.read_text()) if args.only and out.exists() else {}
+    if previous:  # keep the sections not re-measured this time
+        results = {**previous, **{k: v for k, v in results.items() if k != "sample_sizes"}}
         results.setdefault("sample_sizes", {}).update({"updated_sections": args.only})
     want = set(args.only or SECTIONS)
     stamp = {"command": results["command"], "date_utc": results["date_utc"]}
@@ -225,12 +255,25 @@ def main(argv: list[str] | None = None) -> dict:
     if "generalisation" in want:
         results["generalisation"] = generalisation(entries, gen_num, args.seed, args.quick)
         results["generalisation_meta"] = stamp | {"num_per_n": gen_num, "seed": "seed + n", "decoding": "greedy"}
+    if args.only and previous:
+        merge_models(results, previous, [e.name for e in entries])
     results["targets_met"] = targets_met(results)
     results["seconds"] = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {out} in {results['seconds']:.0f} s; targets: {results['targets_met']}")
     return results
+
+
+def merge_models(results: dict, previous: dict, measured: list[str]) -> None:
+    """Keep earlier results of models not measured this time (sections and generalisation rows)."""
+    for key in SECTIONS[:-1]:
+        old, new = previous.get(key), results.get(key)
+        if old and new is not old:
+            new["models"] = {**{k: v for k, v in old.get("models", {}).items() if k not in measured}, **new["models"]}
+    if results.get("generalisation") is not previous.get("generalisation"):
+        kept = [r for r in previous.get("generalisation", []) if r.get("label") not in measured]
+        results["generalisation"] = kept + results["generalisation"]
 
 
 def targets_met(results: dict) -> dict[str, Any]:
@@ -256,5 +299,51 @@ def targets_met(results: dict) -> dict[str, Any]:
     return out
 
 
+def markdown(results: dict) -> str:
+    """README tables from a results file (``--report``): every number traced to ``results``."""
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{100 * v:.2f} %"
+
+    lines = [f"Measured by `{results.get('command')}` ({results.get('date_utc')} UTC, "
+             f"{results.get('machine', {}).get('torch_threads')} torch thread(s)).", "",
+             "| TSP | method | instances | mean gap | optimal | instances/s |", "|---|---|---|---|---|---|"]
+    for key in ("tsp20", "tsp50"):
+        sec = results.get(key)
+        if not sec:
+            continue
+        for name, res in sec["models"].items():
+            for method in ("greedy", "pomo"):
+                if method in res:
+                    r = res[method]
+                    label = "POMO x8" if method == "pomo" else method
+                    lines.append(f"| {key.upper()} | {name} {label} | {r.get('num', sec['num'])} | {pct(r['mean_gap'])} | "
+                                 f"{pct(r['optimal_fraction'])} | {r['instances_per_second']:.1f} |")
+        for name, b in sec["baselines"].items():
+            lines.append(f"| {key.upper()} | {name} | {b['num']} | {pct(b['mean_gap'])} | - | "
+                         f"{1 / b['seconds_per_instance']:.0f} |")
+        lines.append(f"| {key.upper()} | reference (fast-tsp) | {sec['num']} | mean length "
+                     f"{sec['mean_reference_length']:.4f} | - | {1 / sec['reference_seconds_per_instance']:.1f} |")
+    lines += ["", "| task | checkpoint | n | instances | accuracy | coverage | instances/s |", "|---|---|---|---|---|---|---|"]
+    for key in ("hull50", "delaunay5", "delaunay10"):
+        sec = results.get(key)
+        if not sec:
+            continue
+        for name, res in sec["models"].items():
+            g = res["greedy"]
+            cov = g.get("area_coverage", g.get("triangle_coverage"))
+            lines.append(f"| {key.rstrip('0123456789')} | {name} | {sec['n']} | {sec['num']} | {pct(g['accuracy'])} | "
+                         f"{pct(cov)} | {g['instances_per_second']:.1f} |")
+    lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
+    for key, t in results.get("targets_met", {}).items():
+        shown = "-" if t["measured"] is None else (pct(t["measured"]))
+        lines.append(f"| {key} | {shown} | {pct(t['target'])} | {t['met']} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
-    main()
+    if "--report" in sys.argv:
+        path = Path(sys.argv[sys.argv.index("--report") + 1]) if len(sys.argv) > sys.argv.index("--report") + 1 \
+            else ROOT / "benchmarks" / "results" / "pointer.json"
+        print(markdown(json.loads(path.read_text())))
+    else:
+        main()

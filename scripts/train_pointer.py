@@ -41,6 +41,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval-ns", type=int, nargs="+", default=None)
     p.add_argument("--eval-num", type=int, default=200)
     p.add_argument("--eval-seed", type=int, default=1234)
+    p.add_argument("--eval-methods", nargs="+", default=None, choices=["greedy", "beam", "sample", "pomo"],
+                   help="decoders measured for the card (default: greedy, plus pomo for am)")
     p.add_argument("--save-seconds", type=float, default=300.0)
     p.add_argument("--minutes", type=float, default=0.0, help="stop (and save) after this wall time; 0 = no limit")
     p.add_argument("--init", default=None, help="resume from this checkpoint (.pt with its .json card)")
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, pomo_steps=args.pomo_steps,
         pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pool_per_size=args.pool_per_size,
         eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,
+        eval_methods=tuple(args.eval_methods or ()),
         save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out,
     )
     if args.evaluate_only:
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics = _measure(model, config)
         card.setdefault("measurements", []).append(
             {"command": command, "eval_num": args.eval_num, "eval_seed": args.eval_seed,
+             "methods": list(config.eval_methods),
              "eval_ns": list(config.eval_ns), "seconds": round(time.time() - t0, 1), "metrics": metrics})
         save_checkpoint(args.out, state, card)
         print(metrics)

@@ -182,7 +182,7 @@ def register(groups: Any) -> None:
 
     s = verbs.add_parser("solve", help=f"solve instances from a file or random ones; {_GAP_NOTE}",
                          description=f"Solve instances. JSON: instances[{{tour|hull|triangles, length, "
-                                     f"reference_length, gap}}], mean_length, mean_gap, seconds. {_GAP_NOTE}.")
+                                     f"reference_length, gap}}], mean_length, mean_gap, seconds. {_GAP_NOTE.replace('%%', '%')}.")
     s.add_argument("--input", help="a TSPLIB .tsp (EUC_2D, CEIL_2D, ATT, GEO), a .csv with x,y columns "
                                    "(optional instance column) or an .npz with locs (B, n, 2)")
     s.add_argument("--n", type=int, help="random instances of n uniform points (without --input)")

@@ -186,7 +186,7 @@ def read_tsplib(source: Source, *, name: str | None = None, task: str = "tsp") -
         line = raw.strip()
         if not line:
             continue
-        if line.upper() == "EOF":
+        if line.upper() == "EOF" or (in_coords and line == "-1"):  # some writers end a section with -1
             break
         if line[0].isalpha():  # a keyword line or a section header
             head = line.split()[0].rstrip(":").upper()

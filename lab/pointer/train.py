@@ -67,6 +67,7 @@ class TrainConfig:
     pool_per_size: int = 2000  # TSP instances with reference tours, per n
     eval_ns: tuple[int, ...] = ()  # held-out sizes for the card; default (n_max,)
     eval_num: int = 200
+    eval_methods: tuple[str, ...] = ()  # decoders measured for the card; default greedy (+ pomo for am)
     eval_seed: int = 1234
     save_seconds: float = 300.0
     time_limit_s: float = 0.0  # stop (and save) after this many seconds; 0 = no limit
@@ -98,6 +99,9 @@ class TrainConfig:
         if int(self.seed) < 0:
             raise LabInputError("seed must be a non-negative integer.")
         self.eval_ns = tuple(int(n) for n in (self.eval_ns or (self.n_max,)))
+        self.eval_methods = tuple(self.eval_methods or (("greedy", "pomo") if self.model == "am" else ("greedy",)))
+        if not set(self.eval_methods) <= {"greedy", "beam", "sample", "pomo"}:
+            raise LabInputError(f"unknown evaluation decoders {self.eval_methods}; use greedy, beam, sample, pomo.")
         if any(n < 3 for n in self.eval_ns) or int(self.eval_num) < 1:
             raise LabInputError("evaluation sizes must be >= 3 and eval_num >= 1.")
 
@@ -214,6 +218,7 @@ def _card(config: TrainConfig, model, steps_done: dict, curves: dict, metrics: d
         "metrics": metrics,
         "evaluation": {"instances": "tasks.random_instances(n, eval_num, eval_seed)", "eval_num": int(config.eval_num),
                        "eval_seed": int(config.eval_seed), "eval_ns": list(config.eval_ns),
+                       "methods": list(config.eval_methods),
                        "reference": "tasks.tsp_reference (fast-tsp; exact for n <= 20)" if config.task == "tsp" else
                        "scipy exact labels"},
         **config.extra_card,
@@ -221,10 +226,10 @@ def _card(config: TrainConfig, model, steps_done: dict, curves: dict, metrics: d
 
 
 def _measure(model, config: TrainConfig) -> dict[str, float]:
-    methods = ("greedy", "pomo") if config.model == "am" else ("greedy",)
     out: dict[str, float] = {}
     for n in config.eval_ns:
-        out.update(evaluate(model, config.task, n, int(config.eval_num), int(config.eval_seed), methods, config.device))
+        out.update(evaluate(model, config.task, n, int(config.eval_num), int(config.eval_seed), config.eval_methods,
+                            config.device))
     return out
 
 

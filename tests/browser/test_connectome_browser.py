@@ -14,7 +14,7 @@ def test_connectome_renders_and_window_slider_moves(app_url, page):
     page.get_by_role("tab", name="Affinity").click()
     page.wait_for_selector("text=Window 0 of", timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
-    thumb = page.locator("[data-testid='stSlider'] [role='slider']").first
+    thumb = page.get_by_role("slider").first
     thumb.focus()
     thumb.press("ArrowRight")
     page.wait_for_selector("text=Window 1 of", timeout=60_000)
