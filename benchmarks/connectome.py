@@ -159,8 +159,8 @@ def main() -> None:
                      "command": "benchmarks/connectome.py" + (" --quick" if args.quick else "")}
     if args.only:
         results["command"] = previous.get("command", "benchmarks/connectome.py")
-        results.setdefault("updated_sections", []).extend(
-            f"{name}: benchmarks/connectome.py --only {name}" for name in sorted(sections))
+        done = set(results.get("updated_sections", [])) | {f"{n}: benchmarks/connectome.py --only {n}" for n in sections}
+        results["updated_sections"] = sorted(done)
     snrs = [1.0, 2.0, 4.0] if args.quick else [0.5, 1.0, 2.0, 4.0, 8.0]
     seeds = [0, 1] if args.quick else [0, 1, 2, 3, 4]
     if "snr" in sections:

@@ -70,6 +70,7 @@ def affinity_matrix_figure(result, window: int, animal: int | None = None) -> go
 def affinity_animation(result, max_frames: int = 80) -> go.Figure:
     """All windows' mean affinity matrices as a plotly animation with a play button and slider."""
     n, w_count = result.recording.shape[1], result.tensor.shape[1]
+    max_frames = max(2, min(max_frames, 2_000_000 // (n * n)))  # keep the figure's JSON to a few MB
     shown = np.unique(np.linspace(0, w_count - 1, min(w_count, max_frames)).astype(int))
     order = _order(result.membership[shown[len(shown) // 2]])
     mats = [pairs_to_matrix(result.tensor[:, w, :].mean(axis=1).astype(np.float64), n)[np.ix_(order, order)]
@@ -180,11 +181,15 @@ def community_graph_figure(result, r: int, keep: float = 0.15, seed: int = 0) ->
     xy = np.array([pos[i] for i in range(n)])
     fig = go.Figure()
     wmax = float(w[strong].max()) if len(strong) else 1.0
-    for k in strong:  # one trace per width bucket would be faster; edges are few after the cut
-        i, j = int(iu[k]), int(ju[k])
-        fig.add_trace(go.Scatter(x=[xy[i, 0], xy[j, 0]], y=[xy[i, 1], xy[j, 1]], mode="lines", hoverinfo="skip",
-                                 line={"width": 0.5 + 4 * float(w[k]) / wmax, "color": "rgba(120,120,120,0.45)"},
-                                 showlegend=False))
+    buckets = np.minimum((4 * w[strong] / wmax).astype(int), 3)  # 4 width classes: one trace each, not one per edge
+    for b in range(4):
+        edges = strong[buckets == b]
+        if len(edges) == 0:
+            continue
+        xs = np.column_stack([xy[iu[edges], 0], xy[ju[edges], 0], np.full(len(edges), np.nan)]).ravel()
+        ys = np.column_stack([xy[iu[edges], 1], xy[ju[edges], 1], np.full(len(edges), np.nan)]).ravel()
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+                                 line={"width": 0.6 + 1.2 * (b + 1), "color": "rgba(120,120,120,0.4)"}))
     fig.add_trace(go.Scatter(
         x=xy[:, 0], y=xy[:, 1], mode="markers+text", text=result.recording.names, textposition="top center",
         textfont={"size": 9}, marker={"size": 12, "color": [_color(int(c)) for c in labels], "line": {"width": 1}},

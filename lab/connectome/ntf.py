@@ -5,7 +5,8 @@ The tensor ``X`` (P, W, A) is approximated by ``R`` rank-one terms ``sum_r w_r p
 over animals (Dyballa et al. 2024). We run tensorly's ``non_negative_parafac_hals`` one iteration at
 a time, warm-started from the previous factors, so that the caller sees every iteration's error and
 can stop. On a GPU the pytorch backend is used, set *thread-locally* so that concurrent sessions of
-one server (each on its own thread) never switch each other's backend.
+one server (each on its own thread) never switch each other's backend; the thread's tensor-algebra
+backend computes the MTTKRP without forming the big Khatri-Rao product (:mod:`lab.connectome.mttkrp`).
 
 Rank choice follows tensortools: several random restarts per rank, the reconstruction error of each,
 and the similarity of every restart's factors to the best restart's (components matched by the
@@ -35,14 +36,22 @@ from lab.core.progress import ProgressCallback, report
 def thread_backend(name: str) -> Iterator[None]:
     """Use tensorly backend ``name`` in this thread only, restoring the thread's previous one after.
 
-    (``tl.backend_context`` restores the old backend *globally*, which would clash with other threads.)
+    The thread also gets the lab's tensor-algebra backend (:mod:`lab.connectome.mttkrp`: the same MTTKRP,
+    computed without forming the large Khatri-Rao product). ``tl.backend_context`` would restore the old
+    backend *globally*, which would clash with other threads, so both are set with ``local_threadsafe``.
     """
-    old = BackendManager.current_backend()
+    from tensorly import tenalg
+
+    from lab.connectome.mttkrp import ConnectomeTenalgBackend
+
+    old, old_tenalg = BackendManager.current_backend(), tenalg.current_backend()
     tl.set_backend(name, local_threadsafe=True)
+    tenalg.set_backend(ConnectomeTenalgBackend(), local_threadsafe=True)
     try:
         yield
     finally:
         tl.set_backend(old, local_threadsafe=True)
+        tenalg.set_backend(old_tenalg, local_threadsafe=True)
 
 
 @dataclass

@@ -47,3 +47,20 @@ def test_bad_upload_shows_an_error():
     at.file_uploader[0].set_value(("bad.csv", b"a,b\n1,2\n", "text/csv")).run()
     assert not at.exception
     assert any("neuron columns" in e.value for e in at.error)
+
+
+def test_ntf_job_runs_with_progress_and_its_result_is_shown():
+    import time
+
+    at = _page(**SMALL)
+    at.button(key="job:connectome:ntf:start").click().run()
+    assert not at.exception
+    for _ in range(200):
+        at.run()
+        if any("saved as run" in s.value for s in at.success):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the NTF job did not finish")
+    assert not at.exception
+    assert any(m.label == "NTF iterations" for m in at.metric)

@@ -49,19 +49,21 @@ def test_progress_reports_iterations_and_stop():
 
 
 def test_thread_backend_is_local_and_restored():
-    before = tl.get_backend()
+    from tensorly import tenalg
+
+    before, before_tenalg = tl.get_backend(), tenalg.get_backend()
     seen = {}
 
     def other():
         seen["other"] = tl.get_backend()
 
     with thread_backend("pytorch"):
-        assert tl.get_backend() == "pytorch"
+        assert tl.get_backend() == "pytorch" and tenalg.get_backend() == "connectome"
         t = threading.Thread(target=other)
         t.start()
         t.join()
     assert seen["other"] == before
-    assert tl.get_backend() == before
+    assert tl.get_backend() == before and tenalg.get_backend() == before_tenalg
 
 
 def test_rank_scan_errors_fall_and_true_rank_is_stable():
@@ -73,3 +75,20 @@ def test_rank_scan_errors_fall_and_true_rank_is_stable():
     assert rows[1]["error_min"] < 0.02
     assert rows[1]["similarity"] > 0.95
     assert scan.errors.shape == (3, 3) and scan.similarity.shape == (3, 3)
+
+
+def test_lab_mttkrp_matches_tensorly_core():
+    from tensorly.tenalg.core_tenalg.mttkrp import unfolding_dot_khatri_rao
+
+    from lab.connectome.mttkrp import mttkrp_3way
+
+    rng = np.random.default_rng(5)
+    tensor = rng.random((21, 7, 3))
+    factors = [rng.random((d, 4)) for d in tensor.shape]
+    weights = rng.random(4)
+    for mode in range(3):
+        np.testing.assert_allclose(mttkrp_3way(tensor, (weights, factors), mode),
+                                   unfolding_dot_khatri_rao(tensor, (weights, factors), mode), rtol=1e-10)
+    four = rng.random((3, 4, 2, 2))  # not 3-way: falls back to tensorly's own
+    f4 = [rng.random((d, 2)) for d in four.shape]
+    np.testing.assert_allclose(mttkrp_3way(four, (None, f4), 1), unfolding_dot_khatri_rao(four, (None, f4), 1))
