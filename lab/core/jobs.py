@@ -233,6 +233,9 @@ def run_foreground(
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+        finish = getattr(progress, "finish", None)
+        if callable(finish):
+            finish()
     if stop.is_set():
         output.metrics = {**output.metrics, "stopped_early": True}
     run_id = None

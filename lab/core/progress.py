@@ -48,7 +48,15 @@ class TextProgress:
         filled = int(round(frac * self.width))
         shown = "  ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4] if isinstance(v, int | float))
         self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {step}/{total} {shown}")
-        if step >= total:
+        self._open = step < total
+        if not self._open:
             self.stream.write("\n")
         self.stream.flush()
         return False
+
+    def finish(self) -> None:
+        """End the bar's line if the work stopped before its last step (converged early, or stopped)."""
+        if getattr(self, "_open", False):
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False
