@@ -13,7 +13,7 @@ def test_step_slider_changes_the_attention_figure(app_url, page):
     page.get_by_role("tab", name="Step through the pointer").click()
     page.wait_for_selector("text=step 1/10", timeout=60_000)
     titles = page.locator("[data-testid='stPlotlyChart'] .gtitle")
-    before = [titles.nth(i).text_content() for i in range(titles.count())]
+    before = titles.all_text_contents()  # one snapshot: charts may re-render between calls
     thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
     thumb.focus()
     for _ in range(3):
@@ -23,7 +23,7 @@ def test_step_slider_changes_the_attention_figure(app_url, page):
     page.wait_for_function(
         "() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart'] .gtitle\")]"
         ".some(t => t.textContent.includes('step 4/10'))", timeout=30_000)
-    after = [titles.nth(i).text_content() for i in range(titles.count())]
+    after = titles.all_text_contents()
     assert after != before
     assert page.locator("[data-testid='stException']").count() == 0
     shot(page, "pointer_step")
