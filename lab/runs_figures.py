@@ -43,5 +43,5 @@ def compare_curves_figure(runs: list[Run]) -> go.Figure | None:
     if not fig.data:
         return None
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title="Curves", xaxis_title="recorded point",
-                      legend=dict(orientation="h"))
+                      legend=dict(orientation="h", y=-0.3))
     return fig

@@ -92,7 +92,7 @@ with tab_one:
 
 with tab_compare:
     picked = st.multiselect("Runs to compare (same lab)", list(by_id), key="run_compare",
-                            default=[rid for rid in list(by_id)[:2] if by_id[rid].lab == run.lab])
+                            default=[rid for rid in by_id if by_id[rid].lab == run.lab][:2])
     chosen_runs = [by_id[rid] for rid in picked]
     if len(chosen_runs) < 2:
         st.caption("Pick two or more runs of one lab.")
