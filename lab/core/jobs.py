@@ -55,6 +55,7 @@ class Job:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     error: str | None = None
+    traceback: str | None = None  # the full trace of a failed job, for logs; people see ``error``
     run_id: str | None = None
     output: JobOutput | None = None
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from pagetest import open_page_file
 from streamlit.testing.v1 import AppTest
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "connectome.py")
 SMALL = {"n": "16", "k": "2", "e": "2", "a": "2", "fpe": "120"}
 
 
 def _page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page_file("connectome", timeout=120, **query)
 
 
 def test_renders_with_defaults():

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from pagetest import open_page_file
 from streamlit.testing.v1 import AppTest
-
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "pointer.py")
 
 
 def _page(**query: str) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page_file("pointer", timeout=60, **query)
 
 
 def test_renders_with_defaults_and_shows_a_result():
