@@ -106,11 +106,12 @@ def checkpoint_info(entry: Any) -> dict[str, Any]:
             "steps_done": entry.card.get("training", {}).get("steps_done", entry.card.get("steps_done"))}
 
 
-def decode_batch(net: Any, points: np.ndarray, task: str, method: str) -> tuple[list[list[int]], float]:
+def decode_batch(net: Any, points: np.ndarray, task: str, method: str,
+                 hull_rule: str = "simple") -> tuple[list[list[int]], float]:
     from lab.pointer.decoding import decode
 
     start = time.perf_counter()
-    outs = decode(net, points, task, method)
+    outs = decode(net, points, task, method, hull_rule=hull_rule)
     return [o.sequence for o in outs], time.perf_counter() - start
 
 
@@ -150,15 +151,20 @@ def label_section(entries: list[Any], task: str, n: int, num: int, seed: int) ->
     pts = random_instances(n, num, seed)
     labels = [convex_hull_label(p) if task == "hull" else delaunay_label(p) for p in pts]
     out: dict[str, Any] = {"n": n, "num": num, "seed": seed, "models": {}}
+    # hull: the default "simple" rule (outputs never self-intersect) and the paper's index rule alone
+    variants = {"greedy": "simple", "greedy_index_rule": "index"} if task == "hull" else {"greedy": "simple"}
     for entry in entries:
         net = load(entry)
-        seqs, seconds = decode_batch(net, pts, task, "greedy")
-        scores = [pm.hull_scores(p, s, lab) if task == "hull" else pm.delaunay_scores(p, s, lab)
-                  for p, s, lab in zip(pts, seqs, labels, strict=True)]
-        agg = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
-        agg["instances_per_second"] = num / seconds
-        out["models"][entry.name] = checkpoint_info(entry) | {"greedy": agg}
-        log(f"{task} n={n} {entry.name}: {agg}")
+        res = checkpoint_info(entry)
+        for key, rule in variants.items():
+            seqs, seconds = decode_batch(net, pts, task, "greedy", hull_rule=rule)
+            scores = [pm.hull_scores(p, s, lab) if task == "hull" else pm.delaunay_scores(p, s, lab)
+                      for p, s, lab in zip(pts, seqs, labels, strict=True)]
+            agg = {k: float(np.mean([s[k] for s in scores])) for k in scores[0]}
+            agg["instances_per_second"] = num / seconds
+            res[key] = agg
+            log(f"{task} n={n} {entry.name} {key}: {agg}")
+        out["models"][entry.name] = res
     return out
 
 
@@ -323,16 +329,21 @@ def markdown(results: dict) -> str:
                          f"{1 / b['seconds_per_instance']:.0f} |")
         lines.append(f"| {key.upper()} | reference (fast-tsp) | {sec['num']} | mean length "
                      f"{sec['mean_reference_length']:.4f} | - | {1 / sec['reference_seconds_per_instance']:.1f} |")
-    lines += ["", "| task | checkpoint | n | instances | accuracy | coverage | instances/s |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "| task | checkpoint (greedy) | n | instances | accuracy | coverage | valid | instances/s |",
+              "|---|---|---|---|---|---|---|---|"]
     for key in ("hull50", "delaunay5", "delaunay10"):
         sec = results.get(key)
         if not sec:
             continue
         for name, res in sec["models"].items():
-            g = res["greedy"]
-            cov = g.get("area_coverage", g.get("triangle_coverage"))
-            lines.append(f"| {key.rstrip('0123456789')} | {name} | {sec['n']} | {sec['num']} | {pct(g['accuracy'])} | "
-                         f"{pct(cov)} | {g['instances_per_second']:.1f} |")
+            for variant, label in (("greedy", name), ("greedy_index_rule", f"{name}, index rule only (paper)")):
+                if variant not in res:
+                    continue
+                g = res[variant]
+                cov = g.get("area_coverage", g.get("triangle_coverage"))
+                valid = pct(g["valid"]) if "valid" in g else "-"
+                lines.append(f"| {key.rstrip('0123456789')} | {label} | {sec['n']} | {sec['num']} | "
+                             f"{pct(g['accuracy'])} | {pct(cov)} | {valid} | {g['instances_per_second']:.1f} |")
     lines += ["", "| target | measured | goal | met |", "|---|---|---|---|"]
     for key, t in results.get("targets_met", {}).items():
         shown = "-" if t["measured"] is None else (pct(t["measured"]))

@@ -23,7 +23,7 @@ from lab.pointer.service import (
     rows_csv,
     solve_instances,
 )
-from lab.pointer.tasks import TASKS
+from lab.pointer.tasks import HULL_RULES, TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data" / "pointer"
@@ -60,11 +60,11 @@ def file_instances(data: bytes, name: str, task: str) -> list[Instance]:
 
 @st.cache_data(show_spinner="Solving ...", max_entries=64)
 def solve_cached(inst_key: str, _instances: list[Instance], task: str, method_key: str, decode: str,
-                 trace: bool, device: str, _option: MethodOption, _net=None):
+                 trace: bool, device: str, _option: MethodOption, _net=None, hull_rule: str = "simple"):
     opt = _option
     config = SolveConfig(task=task, model=opt.model if opt.kind != "solver" else None,
                          decode=decode if opt.model else "greedy", solver=opt.solver, reference=True,
-                         trace=trace, device=device)
+                         trace=trace, device=device, hull_rule=hull_rule)
     return solve_instances(_instances, config, net=_net, method=opt.label)
 
 
@@ -114,6 +114,14 @@ option = by_key[method_key]
 decoders = list(DECODERS) if task == "tsp" else [d for d in DECODERS if d != "pomo"]
 decode = ui.url_selectbox("Decoding", decoders, "decode", "greedy", where=cols[4], disabled=option.model is None,
                           help="pomo: every start node (attention model) x the 8 symmetries of the square")
+hull_rule = "simple"
+if task == "hull":
+    hull_rule = ui.url_selectbox(
+        "Output rule", list(HULL_RULES), "rule", "simple", where=cols[4], disabled=option.model is None,
+        help="What the mask guarantees about the model's polygon. simple: never self-intersecting (the paper's "
+             "notion of valid); convex: a convex counter-clockwise polygon; index: the paper's rule alone "
+             "(start at the smallest index), so outputs may cross themselves. No rule tells the model which "
+             "points are on the hull.")
 seed = ui.current_seed()
 device = ui.current_device()
 
@@ -156,7 +164,7 @@ try:
     # a checkpoint re-saved by training gets new results, not the cached ones of the old weights
     method_tag = f"{option.key}@{Path(option.checkpoint).stat().st_mtime if option.checkpoint else 0}"
     res = solve_cached(f"{inst_key}:{which}", one, task, method_tag, decode, True, device, option,
-                       _net=net)
+                       _net=net, hull_rule=hull_rule)
 except LabInputError as err:
     ui.show_error(err)
     st.stop()
@@ -241,7 +249,7 @@ with tabs[2]:
         live = []
         for size in grid:
             out = solve_cached(f"random:{size}:{seed}:16", random_instances(size, 16, seed + size), task,
-                               method_tag, "greedy", False, device, option, _net=net)
+                               method_tag, "greedy", False, device, option, _net=net, hull_rule=hull_rule)
             agg = out.aggregates()
             live.append({"label": option.label, "n": size, metric: agg.get("mean_gap" if task == "tsp" else metric)})
         st.plotly_chart(figures.generalisation_figure(live, metric, title=f"{metric} vs n, measured now"),
@@ -257,7 +265,8 @@ with tabs[3]:
         st.session_state["pointer:batch_on"] = True
         batch = instances if use_file else random_instances(int(n), int(size), seed + 1)
         bkey = inst_key if use_file else f"random:{n}:{seed + 1}:{size}"
-        bres = solve_cached(bkey, batch, task, method_tag, decode, True, device, option, _net=net)
+        bres = solve_cached(bkey, batch, task, method_tag, decode, True, device, option, _net=net,
+                            hull_rule=hull_rule)
         agg = bres.aggregates()
         st.caption("  ·  ".join(f"{k.replace('_', ' ')}: {v:.4g}" for k, v in agg.items() if isinstance(v, float)))
         brow = result_rows(bres)

@@ -16,7 +16,7 @@ from lab.core.errors import LabInputError
 from lab.pointer.io import Instance, load_instances, random_instance_list
 from lab.pointer.service import DECODERS, MODELS, SolveConfig, find_checkpoint, solve_instances
 from lab.pointer.solvers import SOLVERS
-from lab.pointer.tasks import TASKS
+from lab.pointer.tasks import HULL_RULES, TASKS
 
 _GAP_NOTE = "gap = length / reference_length - 1, as a fraction (0.012 = 1.2 %%)"
 
@@ -49,7 +49,7 @@ def _config(args: argparse.Namespace, reference: bool) -> tuple[SolveConfig, str
                     "(pass --model to insist on a model).")
     config = SolveConfig(task=args.task, model=model, checkpoint=checkpoint,
                          decode=args.decode if model is not None else "greedy",
-                         beam_width=args.beam_width, num_samples=args.samples,
+                         beam_width=args.beam_width, num_samples=args.samples, hull_rule=args.hull_rule,
                          solver=args.solver or "farthest_insertion", reference=reference,
                          device=args.device, reference_time_limit=args.reference_time)
     return config, note
@@ -168,6 +168,9 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decode", choices=DECODERS, default="greedy", help="decoding; pomo = all start nodes (attention model) x 8 symmetric copies, TSP only")
     p.add_argument("--beam-width", type=int, default=5)
     p.add_argument("--samples", type=int, default=16, help="samples per instance for --decode sample")
+    p.add_argument("--hull-rule", choices=HULL_RULES, default="simple",
+                   help="hull only: simple (default; output never self-intersects), convex (a convex polygon), "
+                        "or index (the paper's rule alone; outputs may self-intersect)")
     p.add_argument("--solver", choices=sorted(SOLVERS), help="solve TSP with this classical solver instead of a model")
     p.add_argument("--reference-time", type=float, default=None,
                    help="seconds of reference search per instance above 20 nodes (default grows with n)")

@@ -2,8 +2,8 @@
 
 All decoders drive the same step interface of the models (``init_state``, ``logits``, ``advance``,
 ``state.select``) and the same task constraints (:mod:`lab.pointer.models.masks`), so every output
-is valid by construction -- a permutation for the TSP, distinct hull vertices, distinct ascending
-triangles -- for any n.
+is valid by construction -- a permutation for the TSP, a convex counter-clockwise polygon for the
+hull, distinct ascending triangles for Delaunay -- for any n.
 
 Conventions of the output (:class:`ModelOutput`):
 
@@ -28,6 +28,7 @@ import torch
 
 from lab.core.errors import LabInputError
 from lab.pointer.models.masks import make_constraint
+from lab.pointer.tasks import HULL_RULES
 
 METHODS = ("greedy", "beam", "sample", "pomo")
 
@@ -62,15 +63,17 @@ def _tour_lengths(points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
 
 
 def _rollout(model, state, task: str, n: int, rows: int, start: torch.Tensor | None,
-             pick: Callable[[torch.Tensor], torch.Tensor], record: bool = False):
+             pick: Callable[[torch.Tensor], torch.Tensor], record: bool = False,
+             mask_points: torch.Tensor | None = None, hull_rule: str = "simple"):
     """Decode ``rows`` partial outputs step by step until every one is finished.
 
-    ``pick(logp (R, m)) -> (R,)`` chooses; ``start`` (R,) is the TSP's given first node.
+    ``pick(logp (R, m)) -> (R,)`` chooses; ``start`` (R,) is the TSP's given first node;
+    ``mask_points`` (R, n, 2) switch on the hull's geometric ``hull_rule`` (:class:`HullConstraint`).
     Returns choices (R, T) (EOS = n for hull/Delaunay), summed log-probs (R,), and if ``record``
     the per-step distributions over the points (R, T, n).
     """
     device = next(model.parameters()).device
-    cons = make_constraint(task, rows, n, device)
+    cons = make_constraint(task, rows, n, device, mask_points, hull_rule)
     seq, probs = [], []
     total = torch.zeros(rows, device=device)
     if task == "tsp":
@@ -103,7 +106,7 @@ def _strip(row: torch.Tensor, n: int) -> list[int]:
     return out
 
 
-def _replay(model, points: torch.Tensor, task: str, sequences: list[list[int]], trace: bool):
+def _replay(model, points: torch.Tensor, task: str, sequences: list[list[int]], trace: bool, hull_rule: str):
     """Log-probability (and per-step attention) of given sequences: teacher-forced step decoding."""
     B, n, _ = points.shape
     eos = [] if task == "tsp" else [n]
@@ -120,16 +123,24 @@ def _replay(model, points: torch.Tensor, task: str, sequences: list[list[int]], 
         return target[:, t] if t < T else torch.full_like(target[:, 0], n)
 
     start = target[:, 0] if task == "tsp" else None
-    _, logp, probs = _rollout(model, model.init_state(points), task, n, B, start, forced, record=trace)
+    _, logp, probs = _rollout(model, model.init_state(points), task, n, B, start, forced, record=trace,
+                              mask_points=_mask_points(points, task, hull_rule), hull_rule=hull_rule)
     return logp, probs
 
 
-def _greedy(model, points, task, *, trace=False, **_):
+def _mask_points(points: torch.Tensor, task: str, hull_rule: str, repeat: int = 1) -> torch.Tensor | None:
+    """The points the hull's geometric rule needs, one row per decoded row; None for the other tasks."""
+    if task != "hull" or hull_rule == "index":
+        return None
+    return points.repeat_interleave(repeat, dim=0) if repeat > 1 else points
+
+
+def _greedy(model, points, task, *, trace=False, hull_rule="simple", **_):
     """Most probable choice at every step. Returns its log-probs and trace too (no replay needed)."""
     B, n, _ = points.shape
     start = torch.zeros(B, dtype=torch.long, device=points.device) if task == "tsp" else None
     seq, logp, probs = _rollout(model, model.init_state(points), task, n, B, start, lambda lp: lp.argmax(dim=-1),
-                                record=trace)
+                                record=trace, mask_points=_mask_points(points, task, hull_rule), hull_rule=hull_rule)
     return [_strip(r, n) for r in seq], logp, probs
 
 
@@ -144,7 +155,7 @@ def _best(points: torch.Tensor, task: str, seq: torch.Tensor, logp: torch.Tensor
     return [_strip(seq[r], n) for r in best.tolist()]
 
 
-def _sample(model, points, task, *, num_samples=16, seed=0, **_):
+def _sample(model, points, task, *, num_samples=16, seed=0, hull_rule="simple", **_):
     B, n, _ = points.shape
     k = int(num_samples)
     gen = torch.Generator(device=points.device).manual_seed(int(seed))
@@ -154,18 +165,19 @@ def _sample(model, points, task, *, num_samples=16, seed=0, **_):
     def draw(logp: torch.Tensor) -> torch.Tensor:
         return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
 
-    seq, logp, _ = _rollout(model, state, task, n, B * k, start, draw)
+    seq, logp, _ = _rollout(model, state, task, n, B * k, start, draw,
+                            mask_points=_mask_points(points, task, hull_rule, k), hull_rule=hull_rule)
     return _best(points, task, seq, logp, k)
 
 
-def _beam(model, points, task, *, beam_width=5, **_):
+def _beam(model, points, task, *, beam_width=5, hull_rule="simple", **_):
     """Beam search: keep the k most probable partial outputs per instance (summed log-probs)."""
     B, n, _ = points.shape
     k = int(beam_width)
     device = points.device
     base = torch.arange(B, device=device) * k  # (B,) first row of each instance's beam
     state = model.init_state(points).select(torch.arange(B, device=device).repeat_interleave(k))
-    cons = make_constraint(task, B * k, n, device)
+    cons = make_constraint(task, B * k, n, device, _mask_points(points, task, hull_rule, k), hull_rule)
     score = torch.full((B, k), float("-inf"), device=device)
     score[:, 0] = 0.0  # all k rows start identical: only one of them is live at first
     hist = torch.zeros(B * k, 0, dtype=torch.long, device=device)
@@ -240,7 +252,7 @@ def _rows_per_instance(model, method: str, n: int, beam_width: int, num_samples:
 
 def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam_width: int = 5,
            num_samples: int = 16, augment: bool = True, trace: bool = False, device: str = "cpu",
-           seed: int = 0) -> list[ModelOutput]:
+           seed: int = 0, hull_rule: str = "simple") -> list[ModelOutput]:
     """Decode a batch of instances with a pointer model.
 
     Parameters
@@ -255,6 +267,10 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         "pomo" (TSP: every start node x the 8 symmetric copies when ``augment``).
     trace : bool
         Also return the per-step pointer distributions (``ModelOutput.attention``, (steps, n)).
+    hull_rule : str
+        Hull only: "simple" (every output a simple polygon), "convex" (a convex counter-clockwise
+        polygon) or "index" (the index rule alone: the setting of Vinyals et al. 2015, whose outputs
+        may self-intersect); see :class:`~lab.pointer.models.masks.HullConstraint`.
 
     Returns
     -------
@@ -273,6 +289,8 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         raise LabInputError(f"points must have shape (B, n, 2) with n >= 3, got {pts.shape}.")
     if not np.isfinite(pts).all():
         raise LabInputError("the points contain NaN or infinite coordinates; remove or fix them.")
+    if hull_rule not in HULL_RULES:
+        raise LabInputError(f"unknown hull rule {hull_rule!r}; choose one of {', '.join(HULL_RULES)}.")
     if int(beam_width) < 1 or int(num_samples) < 1:
         raise LabInputError("beam_width and num_samples must be at least 1.")
     B, n, _ = pts.shape
@@ -287,12 +305,12 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
             for lo in range(0, B, chunk):
                 x = torch.from_numpy(pts[lo : lo + chunk]).to(device)
                 found = DECODERS[method](model, x, task, beam_width=beam_width, num_samples=num_samples,
-                                         augment=augment, seed=seed + lo, trace=trace)
+                                         augment=augment, seed=seed + lo, trace=trace, hull_rule=hull_rule)
                 if isinstance(found, tuple):  # greedy already knows its log-probs and trace
                     seqs, logp, probs = found
                 else:  # search decoders: score the winners by replaying them
                     seqs = found
-                    logp, probs = _replay(model, x, task, seqs, trace)
+                    logp, probs = _replay(model, x, task, seqs, trace, hull_rule)
                 for i, s in enumerate(seqs):
                     att = probs[i, : len(s)].cpu().numpy() if trace else None
                     outputs.append(ModelOutput(sequence=s, attention=att, log_prob=float(logp[i])))

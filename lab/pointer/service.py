@@ -19,7 +19,7 @@ from lab.core.errors import LabInputError
 from lab.pointer import metrics
 from lab.pointer.io import Instance
 from lab.pointer.solvers import SOLVERS, solve
-from lab.pointer.tasks import TASKS, convex_hull_label, delaunay_label, is_valid_tour, normalize
+from lab.pointer.tasks import HULL_RULES, TASKS, convex_hull_label, delaunay_label, is_valid_tour, normalize
 
 MODELS = ("am", "ptrnet")
 DECODERS = ("greedy", "beam", "sample", "pomo")
@@ -45,6 +45,8 @@ class SolveConfig:
         Compute the reference (TSP) and gaps.
     trace : bool
         Keep the pointer distribution at every decoding step (for the step-through view).
+    hull_rule : {"simple", "convex", "index"}
+        Hull only: the geometric rule that keeps a model's output valid (``decoding.decode``).
     """
 
     task: str = "tsp"
@@ -58,6 +60,7 @@ class SolveConfig:
     trace: bool = False
     device: str = "cpu"
     reference_time_limit: float | None = None
+    hull_rule: str = "simple"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -72,6 +75,8 @@ class SolveConfig:
             raise LabInputError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}.")
         if self.beam_width < 1 or self.num_samples < 1:
             raise LabInputError("beam width and number of samples must be at least 1.")
+        if self.hull_rule not in HULL_RULES:
+            raise LabInputError(f"unknown hull rule {self.hull_rule!r}; choose one of {', '.join(HULL_RULES)}.")
 
 
 @dataclass
@@ -184,7 +189,8 @@ def _decode_group(net: Any, points01: np.ndarray, config: SolveConfig) -> list[A
     from lab.pointer.decoding import decode
 
     return decode(net, points01, config.task, config.decode, beam_width=config.beam_width,
-                  num_samples=config.num_samples, trace=config.trace, device=config.device)
+                  num_samples=config.num_samples, trace=config.trace, device=config.device,
+                  hull_rule=config.hull_rule)
 
 
 def _model_output(task: str, sequence: list[int], n: int) -> np.ndarray:

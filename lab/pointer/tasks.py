@@ -18,6 +18,11 @@ from lab.core.errors import LabInputError
 
 TASKS = ("hull", "delaunay", "tsp")
 
+# The hull's output rules for a model's decoding, weakest first (see models.masks.HullConstraint):
+# "index" = the index rule only (Vinyals et al. 2015); "simple" = + the polygon never crosses itself
+# (the paper's notion of a valid output); "convex" = + it is convex and counter-clockwise.
+HULL_RULES = ("index", "simple", "convex")
+
 #: fast-tsp wants distances that fit in uint16; scale so the largest one is about this.
 _INT_RANGE = 40_000
 

@@ -172,7 +172,7 @@ def supervised_loss(model, task: str, points: torch.Tensor, targets: torch.Tenso
     """
     n = points.shape[1]
     logits = model(points, targets)  # (B, T, n+1)
-    masks = teacher_masks(task, targets, n)  # (B, T, m)
+    masks = teacher_masks(task, targets, n)  # (B, T, m); the hull's geometric rules apply at decoding only
     logits = logits[..., : masks.shape[-1]].masked_fill(~masks, float("-inf"))
     if task == "tsp":
         logits, targets = logits[:, 1:], targets[:, 1:]
@@ -288,6 +288,8 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
             phase = "pomo"
         if phase == "supervised":  # cosine decay to lr / 10 over the supervised steps: coarse first, then fine
             frac = (step - 1) / max(1, int(config.steps) - 1)
+            if config.time_limit_s:  # a run stopped by its time limit still ends on the low learning rate
+                frac = min(1.0, max(frac, (time.time() - t_start) / float(config.time_limit_s)))
             for group in opt.param_groups:
                 group["lr"] = float(config.lr) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
         opt.zero_grad()

@@ -9,6 +9,7 @@ import torch
 from lab.core.errors import LabInputError
 from lab.pointer import tasks
 from lab.pointer.decoding import ModelOutput, augment8, decode
+from lab.pointer.metrics import is_simple_polygon, polygon_area
 from lab.pointer.models import AttentionModel, PointerNetwork
 
 torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
@@ -24,13 +25,14 @@ def _models(task):
     return out
 
 
-def _check(task: str, n: int, out: ModelOutput) -> None:
+def _check(task: str, n: int, out: ModelOutput, points: np.ndarray) -> None:
     s = out.sequence
     assert all(isinstance(v, int) for v in s)
     if task == "tsp":
         assert s[0] == 0 and sorted(s) == list(range(n))
     elif task == "hull":
         assert 3 <= len(s) <= n and len(set(s)) == len(s) and min(s) >= 0 and max(s) < n
+        assert is_simple_polygon(points, s)  # the default "simple" rule: never self-intersecting
     else:
         tri = np.asarray(s).reshape(-1, 3)
         assert 1 <= len(tri) <= max(1, 2 * n - 5)
@@ -50,8 +52,8 @@ def test_every_decoder_gives_valid_outputs(task, n):
             augment = not (method == "pomo" and n >= 200)
             outs = decode(model, pts, task, method, beam_width=3, num_samples=4, augment=augment)
             assert len(outs) == len(pts)
-            for o in outs:
-                _check(task, n, o)
+            for o, p in zip(outs, pts, strict=True):
+                _check(task, n, o, p)
 
 
 @pytest.mark.parametrize("task", ["tsp", "hull", "delaunay"])
@@ -117,3 +119,38 @@ def test_bad_requests_are_one_clear_error():
     bad[0, 0, 0] = np.nan
     with pytest.raises(LabInputError, match="NaN"):
         decode(ptr, bad, "hull")
+
+
+def _is_convex_ccw(points: np.ndarray, seq: list[int]) -> bool:
+    """Every vertex on or left of every edge of the closed polygon (counter-clockwise convex)."""
+    p = np.asarray(points, dtype=np.float64)[seq]
+    a, b = p, np.roll(p, -1, axis=0)  # edges a_i -> b_i
+    cross = (b[:, None, 0] - a[:, None, 0]) * (p[None, :, 1] - a[:, None, 1]) - \
+        (b[:, None, 1] - a[:, None, 1]) * (p[None, :, 0] - a[:, None, 0])  # (edges, vertices)
+    return bool((cross > -1e-9).all())
+
+
+@pytest.mark.parametrize("n", [3, 4, 7, 30, 120])
+def test_hull_rules_hold_for_an_untrained_model(n):
+    """An untrained model chooses almost at random: the rules alone must keep its outputs valid."""
+    model = _models("hull")[0]
+    pts = tasks.random_instances(n, 12, seed=n + 1)
+    for method in ("greedy", "sample", "beam"):
+        simple = decode(model, pts, "hull", method, beam_width=3, num_samples=4, hull_rule="simple")
+        convex = decode(model, pts, "hull", method, beam_width=3, num_samples=4, hull_rule="convex")
+        for p, s_out, c_out in zip(pts, simple, convex, strict=True):
+            assert is_simple_polygon(p, s_out.sequence)
+            assert len(c_out.sequence) >= 3 and _is_convex_ccw(p, c_out.sequence)
+            assert polygon_area(p, c_out.sequence) > 0
+    with pytest.raises(LabInputError, match="hull rule"):
+        decode(model, pts, "hull", hull_rule="star-shaped")
+
+
+def test_index_rule_alone_can_self_intersect_and_simple_rule_prevents_it():
+    """The point of the "simple" rule: the paper's index rule alone lets an untrained model cross itself."""
+    model = _models("hull")[0]
+    pts = tasks.random_instances(30, 40, seed=5)
+    plain = decode(model, pts, "hull", "sample", num_samples=2, hull_rule="index")
+    assert not all(is_simple_polygon(p, o.sequence) for p, o in zip(pts, plain, strict=True))
+    ruled = decode(model, pts, "hull", "sample", num_samples=2, hull_rule="simple")
+    assert all(is_simple_polygon(p, o.sequence) for p, o in zip(pts, ruled, strict=True))

@@ -105,3 +105,37 @@ def test_constraints_never_get_stuck_under_random_choices(task, n):
             tri = np.array(out).reshape(-1, 3)
             assert len(tri) >= 1 and (np.diff(tri, axis=1) > 0).all()
             assert all(tuple(a) < tuple(b) for a, b in zip(tri[:-1], tri[1:], strict=True))
+
+
+@pytest.mark.parametrize("rule", ["simple", "convex"])
+@pytest.mark.parametrize("n", [3, 4, 6, 25, 200])
+def test_hull_geometric_rules_allow_every_label(rule, n):
+    pts = tasks.random_instances(n, 40 if n < 200 else 5, seed=n)
+    targets = pad_sequences([label_sequence("hull", p) for p in pts])
+    masks = teacher_masks("hull", targets, n, torch.from_numpy(np.asarray(pts, dtype=np.float32)), rule)
+    chosen = masks.gather(2, targets.clamp(min=0)[..., None])[..., 0]
+    assert bool(chosen[targets >= 0].all())
+
+
+def test_convex_rule_refuses_a_reflex_turn_and_a_crossing():
+    # a square 0..3 counter-clockwise and a point 4 inside it
+    pts = torch.tensor([[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.5, 0.4]]])
+    for rule in ("simple", "convex"):
+        cons = make_constraint("hull", 1, 5, points=pts, hull_rule=rule)
+        for c in (0, 1, 4):  # 0 -> 1 -> 4 turns left, into the square
+            cons.update(torch.tensor([c]))
+        allowed = cons.allowed()[0]
+        # after 0 -> 1 -> 4, going to 2 makes a reflex (non-convex) polygon but it is still simple
+        assert bool(allowed[2]) == (rule == "simple")
+        assert bool(allowed[5])  # EOS: a triangle is a valid output
+        # 0 -> 2 -> 1 (a diagonal, then back down): going on to 3 would cross the diagonal 0 -> 2
+        cons = make_constraint("hull", 1, 5, points=pts, hull_rule=rule)
+        for c in (0, 2, 1):
+            cons.update(torch.tensor([c]))
+        assert not bool(cons.allowed()[0, 3])
+    plain = make_constraint("hull", 1, 5)
+    for c in (0, 2, 1):
+        plain.update(torch.tensor([c]))
+    assert bool(plain.allowed()[0, 3])  # the index rule alone would allow the crossing
+    with pytest.raises(LabInputError, match="hull rule"):
+        make_constraint("hull", 1, 5, points=pts, hull_rule="round")

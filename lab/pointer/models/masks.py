@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import torch
 
+from lab.core.errors import LabInputError
+from lab.pointer.tasks import HULL_RULES
+
 
 class TourConstraint:
     """TSP: each node exactly once; the tour is complete after n choices. m = n (no EOS)."""
@@ -48,34 +51,126 @@ class TourConstraint:
 class HullConstraint:
     """Convex hull: distinct points, counter-clockwise from the smallest index, then EOS. m = n + 1.
 
-    The label starts at the hull vertex with the smallest index, so every later vertex has a larger
-    index: masking indices below the first one is a free, exact rule. The first point must leave at
-    least two larger indices (a hull has >= 3 vertices); EOS is allowed once 3 points are out.
+    Index rule (always): the label starts at the hull vertex with the smallest index, so every later
+    vertex has a larger index: masking indices below the first one is a free, exact rule. The first
+    point must leave at least two larger indices (a hull has >= 3 vertices).
+
+    Geometric rules (when the ``points`` are given; every decoder's default is "simple"):
+
+    - "simple": the new edges q_k -> c and c -> q_0 may not cross an edge of the partial output, so
+      the output, closed, is always a simple polygon -- Vinyals et al.'s (2015) definition of a valid
+      output (theirs were not always valid; they had no such rule).
+    - "convex": the partial output, closed, is always a convex counter-clockwise polygon: every
+      chosen point lies left of (or on) every edge. The second point must leave a third one to its
+      left, so decoding never gets stuck.
+
+    With either rule EOS is allowed as soon as 3 points are out. Neither says which points are on
+    the hull: a polygon through interior points, or one that skips a hull vertex, is allowed;
+    telling those apart is still the model's job. ``hull_rule="index"`` is the setting comparable
+    with the paper.
     """
 
     has_eos = True
+    tolerance = 1e-9  # cross products this close to 0 count as "on the line" (float noise, collinear points)
 
-    def __init__(self, batch: int, n: int, device: str | torch.device = "cpu") -> None:
-        self.n = n
+    def __init__(self, batch: int, n: int, device: str | torch.device = "cpu",
+                 points: torch.Tensor | None = None, rule: str = "simple") -> None:
+        if rule not in HULL_RULES:
+            raise LabInputError(f"unknown hull rule {rule!r}; choose one of {', '.join(HULL_RULES)}.")
+        self.n, self.rule = n, rule
         self.visited = torch.zeros(batch, n, dtype=torch.bool, device=device)  # (B, n)
         self.first = torch.full((batch,), -1, dtype=torch.long, device=device)  # (B,)
         self.length = torch.zeros(batch, dtype=torch.long, device=device)  # (B,)
         self.finished = torch.zeros(batch, dtype=torch.bool, device=device)  # (B,)
+        # geometry in float64: the rule compares signs of small cross products
+        self.points = None if points is None else points.to(device=device, dtype=torch.float64)  # (B, n, 2)
+        self.chain = torch.zeros(batch, n, 2, dtype=torch.float64, device=device)  # (B, n, 2) chosen points
 
     def allowed(self) -> torch.Tensor:
         B, n = self.visited.shape
         ar = torch.arange(n, device=self.visited.device)[None, :]  # (1, n)
         started = (self.first >= 0)[:, None]  # (B, 1)
         points = torch.where(started, (ar > self.first[:, None]) & ~self.visited, ar <= n - 3)  # (B, n)
+        if self.points is not None:
+            points = points & (self._convex(points) if self.rule == "convex" else self._simple(points))
         eos = (self.length >= 3) | ~points.any(dim=1)  # (B,)
         points = points & ~self.finished[:, None]
         eos = eos | self.finished
         return torch.cat([points, eos[:, None]], dim=1)  # (B, n + 1)
 
+    def _convex(self, candidates: torch.Tensor) -> torch.Tensor:
+        """(B, n) bool: candidates c that keep chain + c, closed, a convex counter-clockwise polygon."""
+        P, L, tol = self.points, self.length, self.tolerance
+        ok = torch.ones_like(candidates)
+        q0 = self.chain[:, 0]  # (B, 2), meaningful once L >= 1
+
+        def cross(o: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            """(a - o) x (b - o), broadcast; > 0 when b is left of the line o -> a."""
+            return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
+
+        one = L == 1
+        if bool(one.any()):  # second point c: some remaining candidate d must lie strictly left of q0 -> c
+            rows = one.nonzero()[:, 0]
+            o, p = q0[rows][:, None, None, :], P[rows]  # (R, 1, 1, 2), (R, n, 2)
+            left = cross(o, p[:, :, None, :], p[:, None, :, :]) > tol  # (R, n_c, n_d)
+            ok[rows] = (left & candidates[rows][:, None, :]).any(dim=2)
+        many = L >= 2
+        if bool(many.any()):
+            rows = many.nonzero()[:, 0]
+            k = int(L[rows].max())
+            chain, lr, p = self.chain[rows, :k], L[rows], P[rows]  # (R, k, 2), (R,), (R, n, 2)
+            idx = torch.arange(k, device=P.device)[None, :]  # (1, k)
+            # (a) c left of every chain edge q_i -> q_{i+1}, i < L - 1
+            edge_ok = cross(chain[:, :-1, None, :], chain[:, 1:, None, :], p[:, None, :, :]) > -tol  # (R, k-1, n)
+            edge_ok = edge_ok | (idx[:, :-1] >= (lr - 1)[:, None])[:, :, None]
+            qk = chain[torch.arange(len(rows), device=P.device), lr - 1]  # (R, 2) last point
+            # (b) every earlier point left of the new edge q_k -> c
+            new_ok = cross(qk[:, None, None, :], p[:, :, None, :], chain[:, None, :, :]) > -tol  # (R, n, k)
+            new_ok = new_ok | (idx >= (lr - 1)[:, None])[:, None, :]
+            # (c) every later point left of the closing edge c -> q_0
+            close_ok = cross(p[:, :, None, :], chain[:, None, :1, :], chain[:, None, :, :]) > -tol  # (R, n, k)
+            close_ok = close_ok | ((idx == 0) | (idx >= lr[:, None]))[:, None, :]
+            ok[rows] = edge_ok.all(dim=1) & new_ok.all(dim=2) & close_ok.all(dim=2)
+        return ok
+
+    def _simple(self, candidates: torch.Tensor) -> torch.Tensor:
+        """(B, n) bool: candidates c whose new edges q_k -> c and c -> q_0 cross no chain edge."""
+        P, L = self.points, self.length
+        ok = torch.ones_like(candidates)
+        many = L >= 2
+        if not bool(many.any()):
+            return ok
+        rows = many.nonzero()[:, 0]
+        k = int(L[rows].max())
+        chain, lr, p = self.chain[rows, :k], L[rows], P[rows]  # (R, k, 2), (R,), (R, n, 2)
+        R = len(rows)
+        qk = chain[torch.arange(R, device=P.device), lr - 1]  # (R, 2)
+        a, b = chain[:, :-1], chain[:, 1:]  # (R, k-1, 2) chain edges a_i -> b_i, i < L - 1
+        i = torch.arange(k - 1, device=P.device)[None, :]
+
+        def cross(o, u, v):
+            return (u[..., 0] - o[..., 0]) * (v[..., 1] - o[..., 1]) - (u[..., 1] - o[..., 1]) * (v[..., 0] - o[..., 0])
+
+        def crosses(s0, s1):  # segments s0 -> s1 (R, n, 1, 2) vs chain edges (R, 1, k-1, 2): proper crossings
+            A, B = a[:, None], b[:, None]
+            d1, d2 = cross(A, B, s0), cross(A, B, s1)
+            d3, d4 = cross(s0, s1, A), cross(s0, s1, B)
+            return (d1 * d2 < 0) & (d3 * d4 < 0)  # (R, n, k-1)
+
+        c = p[:, :, None, :]  # (R, n, 1, 2)
+        tail = crosses(qk[:, None, None, :].expand_as(c), c) & (i <= (lr - 3)[:, None])[:, None, :]
+        close = crosses(c, chain[:, None, None, 0, :].expand_as(c)) & ((i >= 1) & (i <= (lr - 2)[:, None]))[:, None, :]
+        ok[rows] = ~(tail | close).any(dim=2)
+        return ok
+
     def update(self, choice: torch.Tensor) -> None:
         is_eos = choice == self.n
         idx = choice.clamp(max=self.n - 1)
         live = ~is_eos & ~self.finished
+        if self.points is not None:
+            rows = live.nonzero()[:, 0]
+            self.chain = self.chain.clone()
+            self.chain[rows, self.length[rows]] = self.points[rows, idx[rows]]
         self.visited = self.visited | (torch.nn.functional.one_hot(idx, self.n).bool() & live[:, None])
         self.first = torch.where(live & (self.first < 0), choice, self.first)
         self.length = self.length + live.long()
@@ -83,9 +178,11 @@ class HullConstraint:
 
     def select(self, idx: torch.Tensor) -> HullConstraint:
         new = HullConstraint.__new__(HullConstraint)
-        new.n = self.n
+        new.n, new.rule = self.n, self.rule
         new.visited, new.first = self.visited[idx], self.first[idx]
         new.length, new.finished = self.length[idx], self.finished[idx]
+        new.points = None if self.points is None else self.points[idx]
+        new.chain = self.chain[idx]
         return new
 
 
@@ -158,18 +255,28 @@ class DelaunayConstraint:
 CONSTRAINTS = {"tsp": TourConstraint, "hull": HullConstraint, "delaunay": DelaunayConstraint}
 
 
-def make_constraint(task: str, batch: int, n: int, device: str | torch.device = "cpu"):
-    """The constraint object of ``task`` for ``batch`` partial outputs over ``n`` inputs."""
+def make_constraint(task: str, batch: int, n: int, device: str | torch.device = "cpu",
+                    points: torch.Tensor | None = None, hull_rule: str = "simple"):
+    """The constraint object of ``task`` for ``batch`` partial outputs over ``n`` inputs.
+
+    ``points`` (batch, n, 2), for the hull only, switch on its geometric ``hull_rule``
+    ("simple" or "convex", see :class:`HullConstraint`); without them only the index rule applies.
+    """
+    if task == "hull":
+        return HullConstraint(batch, n, device, points, hull_rule)
     return CONSTRAINTS[task](batch, n, device)
 
 
-def teacher_masks(task: str, targets: torch.Tensor, n: int) -> torch.Tensor:
+def teacher_masks(task: str, targets: torch.Tensor, n: int, points: torch.Tensor | None = None,
+                  hull_rule: str = "simple") -> torch.Tensor:
     """Masks of allowed choices along given target sequences (teacher forcing).
 
     Parameters
     ----------
     targets : torch.Tensor
         (B, T) long; choices in [0, m), padding ``-100`` after the end (the rows are treated as finished).
+    points, hull_rule
+        (B, n, 2) and "simple" or "convex": the hull's geometric rule, as in decoding.
 
     Returns
     -------
@@ -177,7 +284,7 @@ def teacher_masks(task: str, targets: torch.Tensor, n: int) -> torch.Tensor:
         (B, T, m) bool: ``out[:, t]`` is what the constraint allowed before choosing ``targets[:, t]``.
     """
     B, T = targets.shape
-    cons = make_constraint(task, B, n, targets.device)
+    cons = make_constraint(task, B, n, targets.device, points, hull_rule)
     pad = n if cons.has_eos else 0
     masks = []
     for t in range(T):
