@@ -157,6 +157,27 @@ def sidebar() -> None:
             st.json(_versions(), expanded=False)
 
 
+# -- figures ----------------------------------------------------------------------------------------
+PNG_HINT = "PNG: the camera icon in a figure's toolbar saves it (twice the screen resolution)."
+
+
+def chart(fig, key: str, file_stem: str, *, where=st) -> None:
+    """Show a plotly figure whose toolbar camera saves a PNG named ``file_stem``.png (in the browser, offline)."""
+    where.plotly_chart(fig, key=key, config={
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": "png", "filename": file_stem, "scale": 2},
+    })
+
+
+def figure_html_download(fig, label: str, file_name: str, *, where=st) -> None:
+    """A download of ``fig`` as one self-contained HTML file (plotly.js inside: it opens offline).
+
+    The file (several MB) is built only when the button is clicked, so pages stay light.
+    """
+    where.download_button(label, data=lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+                          file_name=file_name, mime="text/html", on_click="ignore", icon=":material/download:")
+
+
 # -- errors -----------------------------------------------------------------------------------------
 def show_error(err: BaseException) -> None:
     """One clear sentence in an error box; never a traceback for input errors."""

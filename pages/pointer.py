@@ -188,7 +188,7 @@ tabs = st.tabs(["Solution", "Step through the pointer", "Generalisation", "Batch
 
 with tabs[0]:
     fig = figures.comparison_figure(r.points, task, r.output, r.reference, (res.method, "reference"))
-    st.plotly_chart(fig, key="pointer:compare")
+    ui.chart(fig, "pointer:compare", f"{r.name}_{task}")
     d = st.columns(4)
     if task == "tsp":
         d[0].download_button("Tour (.tour)", tour_text(r.output, r.name, r.length), f"{r.name}.tour")
@@ -196,8 +196,9 @@ with tabs[0]:
     else:
         body = "\n".join(",".join(str(int(v)) for v in (row if task == "delaunay" else [row])) for row in r.output)
         d[0].download_button("Output (CSV)", body + "\n", f"{r.name}_{task}.csv")
-    d[2].download_button("Figure (HTML)", fig.to_html(include_plotlyjs="cdn"), f"{r.name}_{task}.html")
+    ui.figure_html_download(fig, "Figure (HTML)", f"{r.name}_{task}.html", where=d[2])
     d[3].download_button("Metrics (CSV)", rows_csv(result_rows(res)), f"{r.name}_metrics.csv")
+    st.caption(ui.PNG_HINT)
     if option.kind == "model" and option.checkpoint:
         from lab.core.checkpoints import read_card
 
@@ -219,13 +220,13 @@ with tabs[1]:
                     "probability the pointer gives each point; the red ring is the point it chose.")
         small = steps * len(r.points) <= 60_000  # frames hold every step's markers: keep the page light
         sfig = figures.pointer_step_figure(r.points, task, r.sequence, r.attention, step, animate=small)
-        st.plotly_chart(sfig, key="pointer:step")
+        ui.chart(sfig, "pointer:step", f"{r.name}_step{step + 1}")
         if small:
             st.plotly_chart(figures.attention_heatmap(r.attention, r.sequence, step), key="pointer:heat")
         else:
             st.caption("This instance is large, so the play button and the all-steps heatmap are left out; "
                        "the slider still shows every step.")
-        st.download_button("Step figure (HTML)", sfig.to_html(include_plotlyjs="cdn"), f"{r.name}_steps.html")
+        ui.figure_html_download(sfig, "Step figure (HTML)", f"{r.name}_steps.html")
 
 with tabs[2]:
     bench = benchmark_results(BENCH.stat().st_mtime if BENCH.exists() else 0.0)

@@ -27,3 +27,18 @@ def test_step_slider_changes_the_attention_figure(app_url, page):
     assert after != before
     assert page.locator("[data-testid='stException']").count() == 0
     shot(page, "pointer_step")
+
+
+def test_figure_html_download_is_self_contained(app_url, page, tmp_path):
+    """The HTML download is built on click and opens offline: plotly.js is inside, no CDN link."""
+    page.goto(f"{app_url}/pointer?task=hull&n=12")
+    wait_for_app(page)
+    assert page.get_by_text("Output rule").count() >= 1  # the hull's mask choice is offered
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="Figure (HTML)").click()
+    path = tmp_path / "figure.html"
+    info.value.save_as(path)
+    html = path.read_text()
+    assert path.stat().st_size > 1_000_000  # plotly.js itself (~4 MB) is embedded
+    assert 'src="https://cdn.plot.ly' not in html and "Plotly.newPlot" in html
+    assert page.locator("[data-testid='stException']").count() == 0
