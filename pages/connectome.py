@@ -64,17 +64,22 @@ def scan(config_json: str, data_key: str, ranks: tuple[int, ...], restarts: int,
     return run_rank_scan(ConnectomeConfig.from_dict(json.loads(config_json)), list(ranks), restarts, _recording)
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
-def downloads(config_json: str, data_key: str, _result: ConnectomeResult) -> dict[str, bytes]:
-    figs = {"traces": figures.traces_heatmap(_result.recording), "time_courses": figures.factor_time_figure(_result),
-            "sankey": figures.membership_sankey(_result)}
-    figs.update({f"motif_{r}": figures.motif_figure(_result, r) for r in range(_result.fit.rank)})
+def download_file(result: ConnectomeResult, fname: str) -> bytes:
+    """One file of the Downloads tab, built when its button is clicked (off the script thread: no st calls)."""
+    if fname == "factors.npz":
+        return factors_npz(result)
+    if fname == "factors.csv":
+        return factors_csv(result).encode()
+    if fname == "communities.csv":
+        return communities_csv(result).encode()
+    figs = {"traces": figures.traces_heatmap(result.recording), "time_courses": figures.factor_time_figure(result),
+            "sankey": figures.membership_sankey(result)}
+    figs.update({f"motif_{r}": figures.motif_figure(result, r) for r in range(result.fit.rank)})
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, fig in figs.items():
             zf.writestr(f"{name}.plotly.json", fig.to_json())
-    return {"factors.npz": factors_npz(_result), "factors.csv": factors_csv(_result).encode(),
-            "communities.csv": communities_csv(_result).encode(), "figures.zip": buf.getvalue()}
+    return buf.getvalue()
 
 
 # -- data --------------------------------------------------------------------------------------------
@@ -198,7 +203,8 @@ with tabs[1]:
     st.markdown(f"**Window {win}** of {w_count}: frames {start}-{start + config.window} "
                 f"({start / recording.fps:.1f}-{(start + config.window) / recording.fps:.1f} s)")
     st.plotly_chart(figures.affinity_matrix_figure(result, win), key="affinity")
-    with st.expander("Play all windows", icon=":material/play_arrow:"):
+    # built only on request: every window's matrix makes a large figure that would slow the first view
+    if st.toggle("Play all windows (animation)", key="connectome:anim"):
         st.plotly_chart(figures.affinity_animation(result), key="affinity_anim")
 with tabs[2]:
     st.plotly_chart(figures.factor_time_figure(result), key="time_all")
@@ -231,9 +237,9 @@ with tabs[4]:
         st.caption("Fits every rank several times from random starts: pick the rank where the error stops "
                    "falling fast while restarts still agree (similarity near 1).")
 with tabs[5]:
-    files = downloads(config_json, data_key, result)
     cols = st.columns(4)
     mimes = {"npz": "application/octet-stream", "csv": "text/csv", "zip": "application/zip"}
-    for col, (fname, payload) in zip(cols, files.items(), strict=True):
-        col.download_button(fname, payload, file_name=f"connectome_{fname}", mime=mimes[fname.rsplit(".", 1)[1]],
-                            icon=":material/download:", key=f"dl:{fname}")
+    for col, fname in zip(cols, ("factors.npz", "factors.csv", "communities.csv", "figures.zip"), strict=True):
+        col.download_button(fname, lambda fname=fname: download_file(result, fname),
+                            file_name=f"connectome_{fname}", mime=mimes[fname.rsplit(".", 1)[1]],
+                            icon=":material/download:", key=f"dl:{fname}", on_click="ignore")

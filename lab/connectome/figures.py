@@ -34,15 +34,24 @@ def _shade_epochs(fig: go.Figure, epochs: np.ndarray | None, scale: float = 1.0,
                       layer="below", annotation_text=f"epoch {lab}", annotation_position="top left", **where)
 
 
-def traces_heatmap(recording: Recording, animal: int = 0) -> go.Figure:
-    """Z-scored traces of one animal, neurons x time (s), stimulus epochs shaded."""
-    x = recording.traces[animal]
+def traces_heatmap(recording: Recording, animal: int = 0, max_columns: int = 1000) -> go.Figure:
+    """Z-scored traces of one animal, neurons x time (s), stimulus epochs shaded.
+
+    Long recordings are shown as the mean of consecutive frames, at most ``max_columns`` columns (a
+    screen has no more pixels than that, and the browser gets a figure of ~100 kB instead of MBs).
+    """
+    x = recording.traces[animal]  # (N, T)
     z = (x - x.mean(axis=1, keepdims=True)) / np.maximum(x.std(axis=1, keepdims=True), 1e-12)
-    t = np.arange(x.shape[1]) / recording.fps
-    fig = go.Figure(go.Heatmap(z=z, x=t, y=recording.names, colorscale="Viridis", zmin=-2, zmax=4,
-                               colorbar={"title": "z"}))
+    step = max(1, -(-x.shape[1] // int(max_columns)))  # frames per column
+    cols = x.shape[1] // step
+    if step > 1:
+        z = z[:, : cols * step].reshape(z.shape[0], cols, step).mean(axis=2)  # (N, cols)
+    t = (np.arange(z.shape[1]) * step + (step - 1) / 2) / recording.fps  # column centres (s)
+    fig = go.Figure(go.Heatmap(z=z.astype(np.float32), x=t.astype(np.float32), y=recording.names,
+                               colorscale="Viridis", zmin=-2, zmax=4, colorbar={"title": "z"}))
     _shade_epochs(fig, recording.epochs, 1.0 / recording.fps)
-    fig.update_layout(title=f"Calcium traces - {recording.animals[animal]}", xaxis_title="time (s)",
+    binned = f" (mean of {step} frames per column)" if step > 1 else ""
+    fig.update_layout(title=f"Calcium traces - {recording.animals[animal]}{binned}", xaxis_title="time (s)",
                       yaxis_title="neuron", height=420, margin={"t": 50, "l": 60, "r": 20, "b": 40})
     return fig
 

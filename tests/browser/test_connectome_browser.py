@@ -20,3 +20,20 @@ def test_connectome_renders_and_window_slider_moves(app_url, page):
     page.wait_for_selector("text=Window 1 of", timeout=60_000)
     assert page.locator("[data-testid='stException']").count() == 0
     shot(page, "connectome")
+
+
+def test_connectome_downloads_are_built_on_click(app_url, page, tmp_path):
+    import io
+    import zipfile
+
+    page.goto(f"{app_url}/connectome?n=16&k=2&e=2&a=2&fpe=120")
+    wait_for_app(page)
+    page.get_by_role("tab", name="Downloads").click()
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="figures.zip").click()
+    names = zipfile.ZipFile(io.BytesIO(open(info.value.path(), "rb").read())).namelist()
+    assert "traces.plotly.json" in names and any(n.startswith("motif_") for n in names)
+    with page.expect_download(timeout=60_000) as info:
+        page.get_by_role("button", name="communities.csv").click()
+    assert open(info.value.path()).readline().strip()  # a header line
+    assert page.locator("[data-testid='stException']").count() == 0
