@@ -51,3 +51,14 @@ def test_batch_view_runs_and_lists_instances():
     assert not at.exception
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5
     assert any("mean gap" in c.value for c in at.caption)
+
+
+def test_hull_output_rule_is_offered_and_bound_to_the_url():
+    at = _page(task="hull", n="20", method="untrained:ptrnet")
+    rule = at.selectbox(key="url:rule")
+    assert rule.value == "simple"
+    assert next(m for m in at.metric if m.label == "Valid").value == "yes"  # an untrained model, still valid
+    rule.set_value("convex").run()
+    assert not at.exception
+    assert at.query_params["rule"] == "convex"
+    assert next(m for m in at.metric if m.label == "Valid").value == "yes"
