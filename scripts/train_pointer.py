@@ -48,6 +48,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init", default=None, help="resume from this checkpoint (.pt with its .json card)")
     p.add_argument("--out", required=True, help="checkpoint path (.pt); the card is written beside it")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: train and measure there")
     p.add_argument("--evaluate-only", action="store_true", help="re-measure --out on the held-out set, update its card")
     return p.parse_args(argv)
 
@@ -67,13 +68,13 @@ def main(argv: list[str] | None = None) -> int:
         pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pool_per_size=args.pool_per_size,
         eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,
         eval_methods=tuple(args.eval_methods or ()),
-        save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out,
+        save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out, device=args.device,
     )
     if args.evaluate_only:
         from lab.pointer.models import build_model
 
         state, card = load_checkpoint(args.out, expected_architecture=config.architecture())
-        model = build_model(card["architecture"])
+        model = build_model(card["architecture"]).to(args.device)
         model.load_state_dict(state)
         t0 = time.time()
         metrics = _measure(model, config)

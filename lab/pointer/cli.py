@@ -51,8 +51,18 @@ def _config(args: argparse.Namespace, reference: bool) -> tuple[SolveConfig, str
                          decode=args.decode if model is not None else "greedy",
                          beam_width=args.beam_width, num_samples=args.samples, hull_rule=args.hull_rule,
                          solver=args.solver or "farthest_insertion", reference=reference,
-                         device=args.device, reference_time_limit=args.reference_time)
+                         device=_device(args.device), reference_time_limit=args.reference_time)
     return config, note
+
+
+def _device(requested: str) -> str:
+    """A device that exists here (``lab.core.device``); a fallback is said on stderr, not hidden."""
+    from lab.core.device import resolve_device
+
+    choice = resolve_device(requested)
+    if choice.name != requested.lower() and requested.lower() != "auto":
+        print(f"note: {choice.reason}", file=sys.stderr)
+    return choice.name
 
 
 def _card_model(checkpoint: str) -> str:
@@ -135,7 +145,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except ImportError:
         raise LabInputError("pointer training is not installed in this build; update the package.") from None
     fields = dict(task=args.task, model=args.model, n_min=args.n_min, n_max=args.n_max, steps=args.steps,
-                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device)
+                  batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=_device(args.device))
     for key in ("hidden", "layers"):
         if getattr(args, key) is not None:
             fields[key] = getattr(args, key)
@@ -174,7 +184,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--solver", choices=sorted(SOLVERS), help="solve TSP with this classical solver instead of a model")
     p.add_argument("--reference-time", type=float, default=None,
                    help="seconds of reference search per instance above 20 nodes (default grows with n)")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto; falls back to cpu, saying so")
     add_json_flag(p)
 
 
@@ -217,7 +227,7 @@ def register(groups: Any) -> None:
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="cpu")
+    t.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto; falls back to cpu, saying so")
     t.add_argument("--resume", help="continue from this checkpoint")
     t.add_argument("-o", "--output", help="also write the checkpoint (and its card, PATH.json) here")
     add_json_flag(t)

@@ -194,8 +194,9 @@ def pomo_loss(model, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.
     Returns the loss and the mean sampled tour length.
     """
     B, n, _ = points.shape
-    state = model.init_state(points).select(torch.arange(B).repeat_interleave(n))
-    start = torch.arange(n).repeat(B)  # (B*n,) every node starts one rollout
+    dev = points.device
+    state = model.init_state(points).select(torch.arange(B, device=dev).repeat_interleave(n))
+    start = torch.arange(n, device=dev).repeat(B)  # (B*n,) every node starts one rollout
 
     def draw(logp: torch.Tensor) -> torch.Tensor:
         return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
@@ -237,7 +238,8 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
           init_checkpoint: str | Path | None = None) -> TrainResult:
     """Train (or continue training) a pointer model; see the module docstring."""
     rng = seed_everything(int(config.seed))
-    gen = torch.Generator().manual_seed(int(config.seed))
+    dev = torch.device(config.device)
+    gen = torch.Generator(device=dev).manual_seed(int(config.seed))  # POMO sampling happens on the device
     model = build_model(config.architecture()).to(config.device)
     done = {"supervised": 0, "pomo": 0}
     if init_checkpoint is not None:
@@ -271,18 +273,18 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
                 pts_np, tours_np = pool.batch(n, int(config.batch_size), rng)
                 pts, tours = torch.from_numpy(pts_np), torch.from_numpy(tours_np)
                 if config.model == "am":
-                    loss = imitation_loss(model, random_symmetry(pts, rng), random_start(tours, rng))
+                    loss = imitation_loss(model, random_symmetry(pts, rng).to(dev), random_start(tours, rng).to(dev))
                 else:
-                    loss = supervised_loss(model, "tsp", pts, tours)
+                    loss = supervised_loss(model, "tsp", pts.to(dev), tours.to(dev))
             else:
                 pts_np = rng.random((int(config.batch_size), n, 2)).astype(np.float32)
                 targets = pad_sequences([label_sequence(config.task, p) for p in pts_np])
-                loss = supervised_loss(model, config.task, torch.from_numpy(pts_np), targets)
+                loss = supervised_loss(model, config.task, torch.from_numpy(pts_np).to(dev), targets.to(dev))
             phase = "supervised"
         else:
             if step == config.steps + 1:
                 opt = torch.optim.Adam(model.parameters(), lr=float(config.pomo_lr))
-            pts = torch.from_numpy(rng.random((int(config.pomo_batch), n, 2)).astype(np.float32))
+            pts = torch.from_numpy(rng.random((int(config.pomo_batch), n, 2)).astype(np.float32)).to(dev)
             loss, mean_len = pomo_loss(model, pts, gen)
             curves.setdefault("pomo_tour_length", []).append(mean_len)
             phase = "pomo"

@@ -158,3 +158,15 @@ def test_rerun_of_a_solve_config():
     assert metrics["mean_gap"] == pytest.approx(0.0, abs=1e-9) and "result.json" in artifacts
     metrics, _ = rerun({"task": "delaunay", "n": 8, "num": 2, "seed": 3})
     assert metrics["triangle_coverage"] == 1.0
+
+
+def test_unavailable_device_falls_back_saying_so_and_unknown_device_is_refused(capsys):
+    import torch
+
+    code, out, err = _run(capsys, ["pointer", "solve", "--task", "hull", "--n", "8", "--num", "2", "--device", "cuda",
+                                   "--hull-rule", "convex", "--json"])
+    assert code == 0 and len(json.loads(out)["instances"]) == 2
+    if not torch.cuda.is_available():
+        assert "no CUDA device" in err
+    code, out, err = _run(capsys, ["pointer", "solve", "--task", "hull", "--n", "8", "--device", "gpu", "--json"])
+    assert code == 2 and "Unknown device" in err and len(err.strip().splitlines()) == 1
