@@ -208,14 +208,16 @@ def pomo_loss(model, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.
 
 
 # ----------------------------------------------------------------------------- training loop
-def _card(config: TrainConfig, model, steps_done: dict, curves: dict, metrics: dict, seconds: float) -> dict:
+def _card(config: TrainConfig, model, steps_done: dict, curves: dict, metrics: dict, seconds: float,
+          evaluations: list[dict] | None = None) -> dict:
     return {
         "architecture": model.architecture(),
         "task": config.task,
         "trained_n": [int(config.n_min), int(config.n_max)],
         "training": {**{k: v for k, v in asdict(config).items() if k not in ("extra_card", "checkpoint_path")},
                      "steps_done": steps_done, "seconds": round(seconds, 1),
-                     "final_loss": (curves["loss"][-1] if curves["loss"] else None)},
+                     "final_loss": (curves["loss"][-1] if curves["loss"] else None),
+                     "evaluations": evaluations or []},
         "metrics": metrics,
         "evaluation": {"instances": "tasks.random_instances(n, eval_num, eval_seed)", "eval_num": int(config.eval_num),
                        "eval_seed": int(config.eval_seed), "eval_ns": list(config.eval_ns),
@@ -255,12 +257,15 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
     t_start = last_save = time.time()
     total = int(config.steps) + int(config.pomo_steps)
     metrics: dict[str, float] = {}
+    evaluations: list[dict] = []
 
     def save() -> None:
         nonlocal metrics
         if config.checkpoint_path:
             metrics = _measure(model, config)
-            card = _card(config, model, dict(done), curves, metrics, time.time() - t_start)
+            # every measurement of this run, so a card shows how the metric moved with training
+            evaluations.append({"steps_done": dict(done), "seconds": round(time.time() - t_start, 1), **metrics})
+            card = _card(config, model, dict(done), curves, metrics, time.time() - t_start, evaluations)
             save_checkpoint(config.checkpoint_path, model.state_dict(), card)
 
     opt = torch.optim.Adam(model.parameters(), lr=float(config.lr))
@@ -315,7 +320,7 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
         save()
     else:
         metrics = _measure(model, config)
-    card = _card(config, model, dict(done), curves, metrics, time.time() - t_start)
+    card = _card(config, model, dict(done), curves, metrics, time.time() - t_start, evaluations)
     return TrainResult(model=model, config=config, curves=curves, metrics=metrics, card=card)
 
 

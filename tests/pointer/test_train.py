@@ -94,6 +94,8 @@ def test_checkpoint_card_round_trip_resume_and_wrong_architecture(tmp_path):
     assert card["command"].startswith("python scripts/train_pointer.py") and card["seed"] == 0
     assert card["training"]["steps_done"]["supervised"] == 4
     assert card["metrics"] == result.metrics and card["evaluation"]["eval_num"] == 4
+    last = card["training"]["evaluations"][-1]  # the measurement log ends with the card's own metrics
+    assert last["steps_done"]["supervised"] == 4 and all(last[k] == v for k, v in card["metrics"].items())
 
     model = zoo.load(tmp_path / "m.pt", task="hull", model="ptrnet")
     for a, b in zip(model.state_dict().values(), result.model.state_dict().values(), strict=True):
