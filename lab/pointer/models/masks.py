@@ -48,6 +48,11 @@ class TourConstraint:
         return new
 
 
+def _cross(o: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(a - o) x (b - o) over the last axis (size 2), broadcast; > 0 when b is left of the line o -> a."""
+    return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
+
+
 class HullConstraint:
     """Convex hull: distinct points, counter-clockwise from the smallest index, then EOS. m = n + 1.
 
@@ -104,15 +109,11 @@ class HullConstraint:
         ok = torch.ones_like(candidates)
         q0 = self.chain[:, 0]  # (B, 2), meaningful once L >= 1
 
-        def cross(o: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-            """(a - o) x (b - o), broadcast; > 0 when b is left of the line o -> a."""
-            return (a[..., 0] - o[..., 0]) * (b[..., 1] - o[..., 1]) - (a[..., 1] - o[..., 1]) * (b[..., 0] - o[..., 0])
-
         one = L == 1
         if bool(one.any()):  # second point c: some remaining candidate d must lie strictly left of q0 -> c
             rows = one.nonzero()[:, 0]
             o, p = q0[rows][:, None, None, :], P[rows]  # (R, 1, 1, 2), (R, n, 2)
-            left = cross(o, p[:, :, None, :], p[:, None, :, :]) > tol  # (R, n_c, n_d)
+            left = _cross(o, p[:, :, None, :], p[:, None, :, :]) > tol  # (R, n_c, n_d)
             ok[rows] = (left & candidates[rows][:, None, :]).any(dim=2)
         many = L >= 2
         if bool(many.any()):
@@ -121,14 +122,14 @@ class HullConstraint:
             chain, lr, p = self.chain[rows, :k], L[rows], P[rows]  # (R, k, 2), (R,), (R, n, 2)
             idx = torch.arange(k, device=P.device)[None, :]  # (1, k)
             # (a) c left of every chain edge q_i -> q_{i+1}, i < L - 1
-            edge_ok = cross(chain[:, :-1, None, :], chain[:, 1:, None, :], p[:, None, :, :]) > -tol  # (R, k-1, n)
+            edge_ok = _cross(chain[:, :-1, None, :], chain[:, 1:, None, :], p[:, None, :, :]) > -tol  # (R, k-1, n)
             edge_ok = edge_ok | (idx[:, :-1] >= (lr - 1)[:, None])[:, :, None]
             qk = chain[torch.arange(len(rows), device=P.device), lr - 1]  # (R, 2) last point
             # (b) every earlier point left of the new edge q_k -> c
-            new_ok = cross(qk[:, None, None, :], p[:, :, None, :], chain[:, None, :, :]) > -tol  # (R, n, k)
+            new_ok = _cross(qk[:, None, None, :], p[:, :, None, :], chain[:, None, :, :]) > -tol  # (R, n, k)
             new_ok = new_ok | (idx >= (lr - 1)[:, None])[:, None, :]
             # (c) every later point left of the closing edge c -> q_0
-            close_ok = cross(p[:, :, None, :], chain[:, None, :1, :], chain[:, None, :, :]) > -tol  # (R, n, k)
+            close_ok = _cross(p[:, :, None, :], chain[:, None, :1, :], chain[:, None, :, :]) > -tol  # (R, n, k)
             close_ok = close_ok | ((idx == 0) | (idx >= lr[:, None]))[:, None, :]
             ok[rows] = edge_ok.all(dim=1) & new_ok.all(dim=2) & close_ok.all(dim=2)
         return ok
@@ -148,13 +149,10 @@ class HullConstraint:
         a, b = chain[:, :-1], chain[:, 1:]  # (R, k-1, 2) chain edges a_i -> b_i, i < L - 1
         i = torch.arange(k - 1, device=P.device)[None, :]
 
-        def cross(o, u, v):
-            return (u[..., 0] - o[..., 0]) * (v[..., 1] - o[..., 1]) - (u[..., 1] - o[..., 1]) * (v[..., 0] - o[..., 0])
-
         def crosses(s0, s1):  # segments s0 -> s1 (R, n, 1, 2) vs chain edges (R, 1, k-1, 2): proper crossings
             A, B = a[:, None], b[:, None]
-            d1, d2 = cross(A, B, s0), cross(A, B, s1)
-            d3, d4 = cross(s0, s1, A), cross(s0, s1, B)
+            d1, d2 = _cross(A, B, s0), _cross(A, B, s1)
+            d3, d4 = _cross(s0, s1, A), _cross(s0, s1, B)
             return (d1 * d2 < 0) & (d3 * d4 < 0)  # (R, n, k-1)
 
         c = p[:, :, None, :]  # (R, n, 1, 2)
