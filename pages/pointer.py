@@ -184,7 +184,10 @@ else:
 m[3].metric("Valid", "yes" if r.valid else "no")
 m[4].metric("Time", f"{1000 * r.seconds:.0f} ms", help=f"reference: {1000 * r.reference_seconds:.0f} ms")
 
-tabs = st.tabs(["Solution", "Step through the pointer", "Generalisation", "Batch", "Train"])
+# Bound to the URL (?tab=...): a copied link opens the same tab. The step, generalisation and batch tabs
+# run only when open; Solution and Train always run (Train registers a finished job's model).
+tabs = st.tabs(["Solution", "Step through the pointer", "Generalisation", "Batch", "Train"], key="tab",
+               bind="query-params")
 
 with tabs[0]:
     fig = figures.comparison_figure(r.points, task, r.output, r.reference, (res.method, "reference"))
@@ -206,84 +209,91 @@ with tabs[0]:
             st.json(read_card(option.checkpoint), expanded=1)
 
 with tabs[1]:
-    if r.attention is None or len(r.attention) == 0:
-        st.info("Stepping through needs a pointer model: pick a shipped checkpoint or *Ptr-Net, untrained*.",
-                icon=":material/info:")
-    else:
-        steps = len(r.attention)
-        if st.session_state.get("url:step", 1) > steps:
-            st.session_state["url:step"] = steps
-        step = ui.url_slider("Decoding step", "step", 1, 1, max(2, steps), disabled=steps < 2,
-                             help="the pointer's distribution over all points at this step; ▶ in the figure plays them all")
-        step = min(int(step), steps) - 1  # 0-based from here on
-        st.markdown(f"**{figures.step_title(task, r.sequence, r.attention, step)}** — marker size and colour are the "
-                    "probability the pointer gives each point; the red ring is the point it chose.")
-        small = steps * len(r.points) <= 60_000  # frames hold every step's markers: keep the page light
-        sfig = figures.pointer_step_figure(r.points, task, r.sequence, r.attention, step, animate=small)
-        ui.chart(sfig, "pointer:step", f"{r.name}_step{step + 1}")
-        if small:
-            st.plotly_chart(figures.attention_heatmap(r.attention, r.sequence, step), key="pointer:heat")
+    if tabs[1].open:  # lazy: only the open tab runs (its name is in the URL)
+        if r.attention is None or len(r.attention) == 0:
+            st.info("Stepping through needs a pointer model: pick a shipped checkpoint or *Ptr-Net, untrained*.",
+                    icon=":material/info:")
         else:
-            st.caption("This instance is large, so the play button and the all-steps heatmap are left out; "
-                       "the slider still shows every step.")
-        ui.figure_html_download(sfig, "Step figure (HTML)", f"{r.name}_steps.html")
+            steps = len(r.attention)
+            if st.session_state.get("url:step", 1) > steps:
+                st.session_state["url:step"] = steps
+            step = ui.url_slider("Decoding step", "step", 1, 1, max(2, steps), disabled=steps < 2,
+                                 help="the pointer's distribution over all points at this step; "
+                                      "▶ in the figure plays them all")
+            step = min(int(step), steps) - 1  # 0-based from here on
+            title = figures.step_title(task, r.sequence, r.attention, step)
+            st.markdown(f"**{title}** — marker size and colour are the probability the pointer gives each point; "
+                        "the red ring is the point it chose.")
+            small = steps * len(r.points) <= 60_000  # frames hold every step's markers: keep the page light
+            sfig = figures.pointer_step_figure(r.points, task, r.sequence, r.attention, step, animate=small)
+            ui.chart(sfig, "pointer:step", f"{r.name}_step{step + 1}")
+            if small:
+                st.plotly_chart(figures.attention_heatmap(r.attention, r.sequence, step), key="pointer:heat")
+            else:
+                st.caption("This instance is large, so the play button and the all-steps heatmap are left out; "
+                           "the slider still shows every step.")
+            ui.figure_html_download(sfig, "Step figure (HTML)", f"{r.name}_steps.html")
 
 with tabs[2]:
-    bench = benchmark_results(BENCH.stat().st_mtime if BENCH.exists() else 0.0)
-    rows = [row for row in bench.get("generalisation", []) if row.get("task") == task]
-    metric = "gap" if task == "tsp" else "accuracy"
-    if rows:
-        ranges = {o.key[4:]: tuple(trained_range(o.checkpoint)) for o in options
-                  if o.kind == "model" and trained_range(o.checkpoint)}
-        st.plotly_chart(figures.generalisation_figure(rows, metric, ranges, title=f"{metric} vs n (greedy)"),
-                        key="pointer:gen")
-        extra = "area_coverage" if task == "hull" else "triangle_coverage" if task == "delaunay" else None
-        if extra:
-            st.plotly_chart(figures.generalisation_figure(rows, extra, ranges, title=f"{extra} vs n"), key="pointer:gen2")
-        st.caption(f"Measured by `{bench.get('command')}` on {bench.get('date_utc')} UTC, "
-                   f"{bench.get('sample_sizes', {}).get('generalisation_per_n')} seeded instances per n.")
-    else:
-        st.info("No generalisation measurement for this task yet: run `python benchmarks/pointer.py` "
-                "(it needs shipped checkpoints), or measure the selected model below.", icon=":material/info:")
-    if option.model is not None and st.button("Measure the selected model now (16 instances per n)"):
-        grid = {"tsp": [5, 10, 20, 50], "hull": [5, 10, 20, 50, 100], "delaunay": [5, 7, 10, 15]}[task]
-        live = []
-        for size in grid:
-            out = solve_cached(f"random:{size}:{seed}:16", random_instances(size, 16, seed + size), task,
-                               method_tag, "greedy", False, device, option, _net=net, hull_rule=hull_rule)
-            agg = out.aggregates()
-            live.append({"label": option.label, "n": size, metric: agg.get("mean_gap" if task == "tsp" else metric)})
-        st.plotly_chart(figures.generalisation_figure(live, metric, title=f"{metric} vs n, measured now"),
-                        key="pointer:genlive")
+    if tabs[2].open:  # lazy: only the open tab runs (its name is in the URL)
+        bench = benchmark_results(BENCH.stat().st_mtime if BENCH.exists() else 0.0)
+        rows = [row for row in bench.get("generalisation", []) if row.get("task") == task]
+        metric = "gap" if task == "tsp" else "accuracy"
+        if rows:
+            ranges = {o.key[4:]: tuple(trained_range(o.checkpoint)) for o in options
+                      if o.kind == "model" and trained_range(o.checkpoint)}
+            st.plotly_chart(figures.generalisation_figure(rows, metric, ranges, title=f"{metric} vs n (greedy)"),
+                            key="pointer:gen")
+            extra = "area_coverage" if task == "hull" else "triangle_coverage" if task == "delaunay" else None
+            if extra:
+                st.plotly_chart(figures.generalisation_figure(rows, extra, ranges, title=f"{extra} vs n"),
+                                key="pointer:gen2")
+            st.caption(f"Measured by `{bench.get('command')}` on {bench.get('date_utc')} UTC, "
+                       f"{bench.get('sample_sizes', {}).get('generalisation_per_n')} seeded instances per n.")
+        else:
+            st.info("No generalisation measurement for this task yet: run `python benchmarks/pointer.py` "
+                    "(it needs shipped checkpoints), or measure the selected model below.", icon=":material/info:")
+        if option.model is not None and st.button("Measure the selected model now (16 instances per n)"):
+            grid = {"tsp": [5, 10, 20, 50], "hull": [5, 10, 20, 50, 100], "delaunay": [5, 7, 10, 15]}[task]
+            live = []
+            for size in grid:
+                out = solve_cached(f"random:{size}:{seed}:16", random_instances(size, 16, seed + size), task,
+                                   method_tag, "greedy", False, device, option, _net=net, hull_rule=hull_rule)
+                agg = out.aggregates()
+                value = agg.get("mean_gap" if task == "tsp" else metric)
+                live.append({"label": option.label, "n": size, metric: value})
+            st.plotly_chart(figures.generalisation_figure(live, metric, title=f"{metric} vs n, measured now"),
+                            key="pointer:genlive")
 
 with tabs[3]:
-    bcols = st.columns([1, 1, 3])
-    size = ui.url_number("Batch size", "batch", 32, min_value=2, max_value=500, step=1, where=bcols[0])
-    use_file = len(instances) > 1
-    bcols[2].caption("The batch is the uploaded file's instances." if use_file else
-                     f"{size} random instances of n = {n} (seed {seed}).")
-    if bcols[1].button("Run batch", type="primary") or st.session_state.get("pointer:batch_on"):
-        st.session_state["pointer:batch_on"] = True
-        batch = instances if use_file else random_instances(int(n), int(size), seed + 1)
-        bkey = inst_key if use_file else f"random:{n}:{seed + 1}:{size}"
-        bres = solve_cached(bkey, batch, task, method_tag, decode, True, device, option, _net=net,
-                            hull_rule=hull_rule)
-        agg = bres.aggregates()
-        st.caption("  ·  ".join(f"{k.replace('_', ' ')}: {v:.4g}" for k, v in agg.items() if isinstance(v, float)))
-        brow = result_rows(bres)
-        if task == "tsp":
-            st.plotly_chart(figures.gap_histogram([x.gap for x in bres.instances]), key="pointer:hist")
-        event = st.dataframe(brow, on_select="rerun", selection_mode="single-row", key="pointer:table",
-                             hide_index=True)
-        st.download_button("Metrics (CSV)", rows_csv(brow), f"batch_{task}_metrics.csv")
-        picked = event.selection.rows if event is not None else []
-        if picked:
-            sel = bres.instances[picked[0]]
-            st.plotly_chart(figures.comparison_figure(sel.points, task, sel.output, sel.reference,
-                                                      (f"{bres.method}: instance {picked[0]}", "reference")),
-                            key="pointer:pick")
-            if sel.attention is not None:
-                st.plotly_chart(figures.attention_heatmap(sel.attention, sel.sequence), key="pointer:pickheat")
+    if tabs[3].open:  # lazy: only the open tab runs (its name is in the URL)
+        bcols = st.columns([1, 1, 3])
+        size = ui.url_number("Batch size", "batch", 32, min_value=2, max_value=500, step=1, where=bcols[0])
+        use_file = len(instances) > 1
+        bcols[2].caption("The batch is the uploaded file's instances." if use_file else
+                         f"{size} random instances of n = {n} (seed {seed}).")
+        if bcols[1].button("Run batch", type="primary") or st.session_state.get("pointer:batch_on"):
+            st.session_state["pointer:batch_on"] = True
+            batch = instances if use_file else random_instances(int(n), int(size), seed + 1)
+            bkey = inst_key if use_file else f"random:{n}:{seed + 1}:{size}"
+            bres = solve_cached(bkey, batch, task, method_tag, decode, True, device, option, _net=net,
+                                hull_rule=hull_rule)
+            agg = bres.aggregates()
+            st.caption("  ·  ".join(f"{k.replace('_', ' ')}: {v:.4g}" for k, v in agg.items() if isinstance(v, float)))
+            brow = result_rows(bres)
+            if task == "tsp":
+                st.plotly_chart(figures.gap_histogram([x.gap for x in bres.instances]), key="pointer:hist")
+            event = st.dataframe(brow, on_select="rerun", selection_mode="single-row", key="pointer:table",
+                                 hide_index=True)
+            st.download_button("Metrics (CSV)", rows_csv(brow), f"batch_{task}_metrics.csv")
+            picked = event.selection.rows if event is not None else []
+            if picked:
+                sel = bres.instances[picked[0]]
+                st.plotly_chart(figures.comparison_figure(sel.points, task, sel.output, sel.reference,
+                                                          (f"{bres.method}: instance {picked[0]}", "reference")),
+                                key="pointer:pick")
+                if sel.attention is not None:
+                    st.plotly_chart(figures.attention_heatmap(sel.attention, sel.sequence), key="pointer:pickheat")
 
 with tabs[4]:
     st.markdown("Train a pointer model here; it runs in the background (live curves, stoppable), is saved to "

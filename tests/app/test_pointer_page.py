@@ -19,7 +19,7 @@ def test_renders_with_defaults_and_shows_a_result():
 
 
 def test_step_slider_moves_the_pointer():
-    at = _page(method="untrained:ptrnet", n="12")
+    at = _page(method="untrained:ptrnet", n="12", tab="Step through the pointer")  # the tab is in the URL
     slider = at.slider(key="url:step")
     assert any("step 1/12" in m.value for m in at.markdown)
     slider.set_value(6).run()
@@ -46,7 +46,7 @@ def test_bad_upload_shows_an_error():
 
 
 def test_batch_view_runs_and_lists_instances():
-    at = _page(n="8", batch="5", method="untrained:ptrnet")
+    at = _page(n="8", batch="5", method="untrained:ptrnet", tab="Batch")
     at.button[[b.label for b in at.button].index("Run batch")].click().run()
     assert not at.exception
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5
@@ -62,3 +62,9 @@ def test_hull_output_rule_is_offered_and_bound_to_the_url():
     assert not at.exception
     assert at.query_params["rule"] == "convex"
     assert next(m for m in at.metric if m.label == "Valid").value == "yes"
+
+
+def test_closed_tabs_do_not_run():
+    at = _page(method="untrained:ptrnet", n="12")
+    assert not any(s.key == "url:step" for s in at.slider)  # the step tab is closed: its slider never ran
+    assert not any(b.label == "Run batch" for b in at.button)

@@ -12,6 +12,7 @@ def test_step_slider_changes_the_attention_figure(app_url, page):
     wait_for_app(page)
     page.get_by_role("tab", name="Step through the pointer").click()
     page.wait_for_selector("text=step 1/10", timeout=60_000)
+    assert "tab=Step" in page.url  # the open tab is part of the link
     titles = page.locator("[data-testid='stPlotlyChart'] .gtitle")
     before = titles.all_text_contents()  # one snapshot: charts may re-render between calls
     thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
