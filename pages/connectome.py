@@ -192,54 +192,62 @@ a_count, n, t = recording.shape
 st.caption(f"{a_count} animals x {n} neurons x {t} frames -> tensor {result.tensor.shape[0]} pairs x "
            f"{result.tensor.shape[1]} windows x {a_count} animals.")
 
-tabs = st.tabs(["Traces", "Affinity", "Factors", "Communities", "Rank scan", "Downloads"])
+# Bound to the URL (?tab=...): a copied link opens the same tab; only the open tab runs.
+tabs = st.tabs(["Traces", "Affinity", "Factors", "Communities", "Rank scan", "Downloads"], key="tab",
+               bind="query-params")
 with tabs[0]:
     animal = st.selectbox("Animal", range(a_count), format_func=lambda a: recording.animals[a], key="trace_animal")
     st.plotly_chart(figures.traces_heatmap(recording, animal), key="traces")
 with tabs[1]:
-    w_count = len(result.starts)
-    win = ui.url_slider("Window", "w", 0, 0, w_count - 1) if w_count > 1 else 0
-    start = int(result.starts[win])
-    st.markdown(f"**Window {win}** of {w_count}: frames {start}-{start + config.window} "
-                f"({start / recording.fps:.1f}-{(start + config.window) / recording.fps:.1f} s)")
-    st.plotly_chart(figures.affinity_matrix_figure(result, win), key="affinity")
-    # built only on request: every window's matrix makes a large figure that would slow the first view
-    if st.toggle("Play all windows (animation)", key="connectome:anim"):
-        st.plotly_chart(figures.affinity_animation(result), key="affinity_anim")
+    if tabs[1].open:
+        w_count = len(result.starts)
+        win = ui.url_slider("Window", "w", 0, 0, w_count - 1) if w_count > 1 else 0
+        start = int(result.starts[win])
+        st.markdown(f"**Window {win}** of {w_count}: frames {start}-{start + config.window} "
+                    f"({start / recording.fps:.1f}-{(start + config.window) / recording.fps:.1f} s)")
+        st.plotly_chart(figures.affinity_matrix_figure(result, win), key="affinity")
+        # built only on request: every window's matrix makes a large figure that would slow the first view
+        if st.toggle("Play all windows (animation)", key="connectome:anim"):
+            st.plotly_chart(figures.affinity_animation(result), key="affinity_anim")
 with tabs[2]:
-    st.plotly_chart(figures.factor_time_figure(result), key="time_all")
-    r = st.selectbox("Factor", range(result.fit.rank), key="factor",
-                     format_func=lambda k: f"factor {k} (weight {result.fit.weights[k]:.2f}, "
-                                           f"{len(result.communities[k].groups)} communities)")
-    cc = st.columns(2)
-    cc[0].plotly_chart(figures.motif_figure(result, r), key="motif")
-    cc[1].plotly_chart(figures.factor_time_figure(result, [r]), key="time_one")
-    cc[1].plotly_chart(figures.animal_loadings_figure(result, r), key="animal")
+    if tabs[2].open:
+        st.plotly_chart(figures.factor_time_figure(result), key="time_all")
+        r = st.selectbox("Factor", range(result.fit.rank), key="factor",
+                         format_func=lambda k: f"factor {k} (weight {result.fit.weights[k]:.2f}, "
+                                               f"{len(result.communities[k].groups)} communities)")
+        cc = st.columns(2)
+        cc[0].plotly_chart(figures.motif_figure(result, r), key="motif")
+        cc[1].plotly_chart(figures.factor_time_figure(result, [r]), key="time_one")
+        cc[1].plotly_chart(figures.animal_loadings_figure(result, r), key="animal")
 with tabs[3]:
-    r2 = st.selectbox("Factor graph", range(result.fit.rank), key="graph_factor", format_func=lambda k: f"factor {k}")
-    st.plotly_chart(figures.community_graph_figure(result, r2, seed=seed), key="graph")
-    st.plotly_chart(figures.membership_sankey(result), key="sankey")
+    if tabs[3].open:
+        r2 = st.selectbox("Factor graph", range(result.fit.rank), key="graph_factor",
+                          format_func=lambda k: f"factor {k}")
+        st.plotly_chart(figures.community_graph_figure(result, r2, seed=seed), key="graph")
+        st.plotly_chart(figures.membership_sankey(result), key="sankey")
 with tabs[4]:
-    max_rank = ui.url_number("Scan ranks 1 to", "scan_max", min(8, result.tensor.shape[0]), min_value=1,
-                             max_value=20, step=1)
-    restarts = ui.url_number("Restarts per rank", "restarts", 3, min_value=1, max_value=10, step=1)
-    scan_key = ("scan", config_json, data_key, int(max_rank), int(restarts))
-    if st.button("Run rank scan", icon=":material/query_stats:"):
-        st.session_state["connectome:scan"] = scan_key
-    if st.session_state.get("connectome:scan") == scan_key:
-        try:
-            found = scan(config_json, data_key, tuple(range(1, int(max_rank) + 1)), int(restarts), recording)
-            st.plotly_chart(figures.rank_scan_figure(found), key="scan_fig")
-            st.dataframe(found.summary(), hide_index=True)
-        except LabInputError as err:
-            ui.show_error(err)
-    else:
-        st.caption("Fits every rank several times from random starts: pick the rank where the error stops "
-                   "falling fast while restarts still agree (similarity near 1).")
+    if tabs[4].open:
+        max_rank = ui.url_number("Scan ranks 1 to", "scan_max", min(8, result.tensor.shape[0]), min_value=1,
+                                 max_value=20, step=1)
+        restarts = ui.url_number("Restarts per rank", "restarts", 3, min_value=1, max_value=10, step=1)
+        scan_key = ("scan", config_json, data_key, int(max_rank), int(restarts))
+        if st.button("Run rank scan", icon=":material/query_stats:"):
+            st.session_state["connectome:scan"] = scan_key
+        if st.session_state.get("connectome:scan") == scan_key:
+            try:
+                found = scan(config_json, data_key, tuple(range(1, int(max_rank) + 1)), int(restarts), recording)
+                st.plotly_chart(figures.rank_scan_figure(found), key="scan_fig")
+                st.dataframe(found.summary(), hide_index=True)
+            except LabInputError as err:
+                ui.show_error(err)
+        else:
+            st.caption("Fits every rank several times from random starts: pick the rank where the error stops "
+                       "falling fast while restarts still agree (similarity near 1).")
 with tabs[5]:
-    cols = st.columns(4)
-    mimes = {"npz": "application/octet-stream", "csv": "text/csv", "zip": "application/zip"}
-    for col, fname in zip(cols, ("factors.npz", "factors.csv", "communities.csv", "figures.zip"), strict=True):
-        col.download_button(fname, lambda fname=fname: download_file(result, fname),
-                            file_name=f"connectome_{fname}", mime=mimes[fname.rsplit(".", 1)[1]],
-                            icon=":material/download:", key=f"dl:{fname}", on_click="ignore")
+    if tabs[5].open:
+        cols = st.columns(4)
+        mimes = {"npz": "application/octet-stream", "csv": "text/csv", "zip": "application/zip"}
+        for col, fname in zip(cols, ("factors.npz", "factors.csv", "communities.csv", "figures.zip"), strict=True):
+            col.download_button(fname, lambda fname=fname: download_file(result, fname),
+                                file_name=f"connectome_{fname}", mime=mimes[fname.rsplit(".", 1)[1]],
+                                icon=":material/download:", key=f"dl:{fname}", on_click="ignore")

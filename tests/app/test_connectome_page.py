@@ -21,7 +21,7 @@ def test_renders_with_defaults():
 
 
 def test_window_slider_moves():
-    at = _page(**SMALL)
+    at = _page(**SMALL, tab="Affinity")  # the open tab is in the URL
     assert any(m.value.startswith("**Window 0**") for m in at.markdown)
     at.slider(key="url:w").set_value(3).run()
     assert not at.exception
