@@ -111,9 +111,11 @@ by_key = {o.key: o for o in options}
 method_key = ui.url_selectbox("Method", list(by_key), "method", default_method(options).key, where=cols[3],
                               format_func=lambda k: by_key[k].label)
 option = by_key[method_key]
-decoders = list(DECODERS) if task == "tsp" else [d for d in DECODERS if d != "pomo"]
+decoders = list(DECODERS) if task != "delaunay" else [d for d in DECODERS if d != "pomo"]
 decode = ui.url_selectbox("Decoding", decoders, "decode", "greedy", where=cols[4], disabled=option.model is None,
-                          help="pomo: every start node (attention model) x the 8 symmetries of the square")
+                          help="pomo: greedy on the 8 symmetric copies of the square (attention model: from every "
+                               "start node too), keeping the best -- the shortest tour or the largest hull. beam and "
+                               "sample also keep the best candidate by that objective.")
 hull_rule = "simple"
 if task == "hull":
     hull_rule = ui.url_selectbox(

@@ -175,7 +175,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
                    help="am (attention model, TSP) or ptrnet; auto (default) takes the shipped model for the task "
                         "and falls back to a classical solver when none is trained yet")
     p.add_argument("--checkpoint", help="a checkpoint file (or shipped zoo name) instead of the shipped one")
-    p.add_argument("--decode", choices=DECODERS, default="greedy", help="decoding; pomo = all start nodes (attention model) x 8 symmetric copies, TSP only")
+    p.add_argument("--decode", choices=DECODERS, default="greedy", help="decoding; pomo = greedy on the 8 symmetric copies (and, for the attention model, from every "
+                        "start node), keeping the shortest tour / largest hull; TSP and hull")
     p.add_argument("--beam-width", type=int, default=5)
     p.add_argument("--samples", type=int, default=16, help="samples per instance for --decode sample")
     p.add_argument("--hull-rule", choices=HULL_RULES, default="simple",

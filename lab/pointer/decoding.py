@@ -14,8 +14,14 @@ Conventions of the output (:class:`ModelOutput`):
   ``sequence[:i]`` (shape (len(sequence), n)); ``log_prob`` sums the log-probabilities of the choices.
   For greedy decoding that is exactly what happened; for the search decoders it is a replay of
   the winning sequence. The TSP's first node is given, not chosen: its row is one-hot.
-- Which candidate wins: for the TSP the shortest tour (beam, sampling, POMO: as in Kool et al. and
-  Kwon et al.); for hull and Delaunay the most probable sequence.
+- Which candidate wins (beam, sampling, POMO): the best by the task's own objective, as in Kool et
+  al. and Kwon et al. -- for the TSP the shortest tour; for the hull the largest simple polygon (the
+  hull is the largest-area polygon through the points, so area is its objective as length is the
+  TSP's: a candidate wins because it is better, never because it matches a label); for Delaunay,
+  which has no such simple objective, the most probable sequence.
+- POMO for the hull: the model chooses its own first point, so there is one start; what remains of
+  POMO is its x8 augmentation -- greedy on the 8 symmetric copies of the square, keep the largest.
+  Hull outputs are returned counter-clockwise from their smallest index whatever copy they came from.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 import torch
 
 from lab.core.errors import LabInputError
+from lab.pointer.metrics import is_simple_polygon, polygon_area
 from lab.pointer.models.masks import make_constraint
 from lab.pointer.tasks import HULL_RULES
 
@@ -144,11 +151,36 @@ def _greedy(model, points, task, *, trace=False, hull_rule="simple", **_):
     return [_strip(r, n) for r in seq], logp, probs
 
 
-def _best(points: torch.Tensor, task: str, seq: torch.Tensor, logp: torch.Tensor, k: int) -> list[list[int]]:
-    """Pick one of k candidate rows per instance: shortest tour (TSP) or most probable (others)."""
+def _hull_score(points: np.ndarray, seq: list[int], hull_rule: str) -> float:
+    """Area of the polygon ``seq`` over ``points`` (n, 2); -inf when it is not a simple polygon.
+
+    Under the "simple" and "convex" rules every output is simple by construction: only the index rule
+    needs the (quadratic) check.
+    """
+    if len(seq) < 3 or (hull_rule == "index" and not is_simple_polygon(points, seq)):
+        return float("-inf")
+    return polygon_area(points, seq)
+
+
+def _counter_clockwise(points: np.ndarray, seq: list[int]) -> list[int]:
+    """The hull output convention: same start (its smallest index), counter-clockwise."""
+    p = np.asarray(points, dtype=np.float64)[seq]
+    signed = float(np.sum(p[:, 0] * np.roll(p[:, 1], -1) - np.roll(p[:, 0], -1) * p[:, 1]))
+    return seq if signed >= 0 or len(seq) < 3 else [seq[0]] + seq[1:][::-1]
+
+
+def _best(points: torch.Tensor, task: str, seq: torch.Tensor, logp: torch.Tensor, k: int,
+          hull_rule: str = "simple") -> list[list[int]]:
+    """Pick one of k candidate rows per instance: shortest tour (TSP), largest simple polygon (hull),
+    most probable (Delaunay)."""
     B, n, _ = points.shape
     if task == "tsp":
         score = -_tour_lengths(points.repeat_interleave(k, dim=0), seq)
+    elif task == "hull":
+        pts = points.double().cpu().numpy()
+        score = torch.tensor([_hull_score(pts[r // k], _strip(seq[r], n), hull_rule) for r in range(B * k)],
+                             dtype=torch.float64, device=seq.device)
+        score = torch.where(score.isfinite(), score, logp.double() - 1e9)  # no valid candidate: most probable
     else:
         score = logp
     best = score.view(B, k).argmax(dim=1) + torch.arange(B, device=seq.device) * k  # (B,) row index
@@ -167,7 +199,7 @@ def _sample(model, points, task, *, num_samples=16, seed=0, hull_rule="simple", 
 
     seq, logp, _ = _rollout(model, state, task, n, B * k, start, draw,
                             mask_points=_mask_points(points, task, hull_rule, k), hull_rule=hull_rule)
-    return _best(points, task, seq, logp, k)
+    return _best(points, task, seq, logp, k, hull_rule)
 
 
 def _beam(model, points, task, *, beam_width=5, hull_rule="simple", **_):
@@ -209,17 +241,21 @@ def _beam(model, points, task, *, beam_width=5, hull_rule="simple", **_):
     else:
         flat_score = score
     best = flat_score.argmax(dim=1) + base
+    if task == "hull":  # the largest simple polygon among the k finished beams
+        return _best(points, task, hist, flat_score.flatten(), k, hull_rule)
     return [_strip(hist[r], n) for r in best.tolist()]
 
 
-def _pomo(model, points, task, *, augment=True, **_):
+def _pomo(model, points, task, *, augment=True, hull_rule="simple", **_):
     """POMO: greedy rollouts from every start node (attention model) on 8 symmetric copies; keep the shortest.
 
     The Ptr-Net reads its input in order and was trained to start at node 0, so it gets the 8
-    copies with the single start 0.
+    copies with the single start 0. Hull: see the module docstring.
     """
-    if task != "tsp":
-        raise LabInputError("POMO decoding is for the TSP; use greedy, beam or sample for hull and Delaunay.")
+    if task == "delaunay":
+        raise LabInputError("POMO decoding is for the TSP and the hull; use greedy, beam or sample for Delaunay.")
+    if task == "hull":
+        return _pomo_hull(model, points, augment, hull_rule)
     B, n, _ = points.shape
     device = points.device
     copies = augment8(points) if augment else points[None]  # (A, B, n, 2)
@@ -240,6 +276,24 @@ def _pomo(model, points, task, *, augment=True, **_):
     shift = (best_tour == 0).long().argmax(dim=1)  # (B,)
     idx = (torch.arange(n, device=device)[None, :] + shift[:, None]) % n
     return best_tour.gather(1, idx).tolist()
+
+
+def _pomo_hull(model, points: torch.Tensor, augment: bool, hull_rule: str) -> list[list[int]]:
+    """Greedy on each symmetric copy (a polygon is a polygon of the original too); keep the largest simple one."""
+    B, n, _ = points.shape
+    copies = augment8(points) if augment else points[None]  # (A, B, n, 2)
+    pts = points.double().cpu().numpy()
+    best: list[list[int]] = [[] for _ in range(B)]
+    best_score = [float("-inf")] * B
+    for copy in copies:
+        seq, _, _ = _rollout(model, model.init_state(copy), "hull", n, B, None, lambda lp: lp.argmax(dim=-1),
+                             mask_points=_mask_points(copy, "hull", hull_rule), hull_rule=hull_rule)
+        for i, row in enumerate(seq):
+            cand = _strip(row, n)
+            score = _hull_score(pts[i], cand, hull_rule)
+            if score > best_score[i] or not best[i]:
+                best[i], best_score[i] = cand, score
+    return [_counter_clockwise(pts[i], s) for i, s in enumerate(best)]
 
 
 DECODERS: dict[str, Callable] = {"greedy": _greedy, "beam": _beam, "sample": _sample, "pomo": _pomo}

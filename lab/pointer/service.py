@@ -69,8 +69,8 @@ class SolveConfig:
             raise LabInputError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}.")
         if self.decode not in DECODERS:
             raise LabInputError(f"unknown decoding {self.decode!r}; choose one of {', '.join(DECODERS)}.")
-        if self.decode == "pomo" and self.task != "tsp":
-            raise LabInputError("POMO decoding is for the TSP; use greedy, beam or sample for hull and Delaunay.")
+        if self.decode == "pomo" and self.task == "delaunay":
+            raise LabInputError("POMO decoding is for the TSP and the hull; use greedy, beam or sample for Delaunay.")
         if self.solver not in SOLVERS:
             raise LabInputError(f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}.")
         if self.beam_width < 1 or self.num_samples < 1:

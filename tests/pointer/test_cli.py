@@ -170,3 +170,12 @@ def test_unavailable_device_falls_back_saying_so_and_unknown_device_is_refused(c
         assert "no CUDA device" in err
     code, out, err = _run(capsys, ["pointer", "solve", "--task", "hull", "--n", "8", "--device", "gpu", "--json"])
     assert code == 2 and "Unknown device" in err and len(err.strip().splitlines()) == 1
+
+
+def test_hull_pomo_and_beam_through_the_cli_and_delaunay_pomo_refused(capsys):
+    for decode in ("pomo", "beam"):
+        doc = _json(capsys, ["pointer", "solve", "--task", "hull", "--n", "20", "--num", "3", "--seed", "2",
+                             "--decode", decode, "--json"])
+        assert all(len(i["hull"]) >= 3 and 0 <= i["area_coverage"] <= 1 + 1e-9 for i in doc["instances"])
+    code, out, err = _run(capsys, ["pointer", "solve", "--task", "delaunay", "--n", "8", "--decode", "pomo", "--json"])
+    assert code == 2 and "POMO" in err and len(err.strip().splitlines()) == 1

@@ -9,7 +9,7 @@ import torch
 from lab.core.errors import LabInputError
 from lab.pointer import tasks
 from lab.pointer.decoding import ModelOutput, augment8, decode
-from lab.pointer.metrics import is_simple_polygon, polygon_area
+from lab.pointer.metrics import is_simple_polygon, polygon_area, same_cycle
 from lab.pointer.models import AttentionModel, PointerNetwork
 
 torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
@@ -45,7 +45,7 @@ def _check(task: str, n: int, out: ModelOutput, points: np.ndarray) -> None:
 @pytest.mark.parametrize("n", SIZES)
 def test_every_decoder_gives_valid_outputs(task, n):
     pts = tasks.random_instances(n, 2 if n < 200 else 1, seed=n)
-    methods = ["greedy", "beam", "sample"] + (["pomo"] if task == "tsp" else [])
+    methods = ["greedy", "beam", "sample"] + (["pomo"] if task != "delaunay" else [])
     for model in _models(task):
         for method in methods:
             # POMO at n=200 with all 8 copies is 1,600 rollouts; one copy checks the same code path
@@ -112,7 +112,7 @@ def test_bad_requests_are_one_clear_error():
     with pytest.raises(LabInputError, match="trained for hull"):
         decode(ptr, pts, "tsp")
     with pytest.raises(LabInputError, match="POMO"):
-        decode(ptr, pts, "hull", "pomo")
+        decode(_models("delaunay")[0], pts, "delaunay", "pomo")
     with pytest.raises(LabInputError, match="n >= 3"):
         decode(ptr, pts[:, :2], "hull")
     bad = pts.copy()
@@ -154,3 +154,25 @@ def test_index_rule_alone_can_self_intersect_and_simple_rule_prevents_it():
     assert not all(is_simple_polygon(p, o.sequence) for p, o in zip(pts, plain, strict=True))
     ruled = decode(model, pts, "hull", "sample", num_samples=2, hull_rule="simple")
     assert all(is_simple_polygon(p, o.sequence) for p, o in zip(pts, ruled, strict=True))
+
+
+def test_hull_search_keeps_the_largest_polygon_and_never_loses_to_greedy():
+    """beam, sample and POMO x8 keep the largest simple polygon; greedy is one of POMO's 8 candidates."""
+    from lab.pointer import zoo
+
+    net = zoo.load("ptrnet_hull", task="hull")  # a trained model: the search has something to choose from
+    pts = tasks.random_instances(30, 24, seed=9)
+    greedy = decode(net, pts, "hull", "greedy")
+    for method in ("pomo", "beam", "sample"):
+        found = decode(net, pts, "hull", method, beam_width=4, num_samples=8)
+        for p, g, f in zip(pts, greedy, found, strict=True):
+            assert is_simple_polygon(p, f.sequence) and f.sequence[0] == min(f.sequence)
+            area = polygon_area(p, f.sequence)
+            assert area <= polygon_area(p, tasks.convex_hull_label(p)) + 1e-9  # no polygon beats the hull
+            if method == "pomo":
+                assert area >= polygon_area(p, g.sequence) - 1e-12
+                if same_cycle(g.sequence, tasks.convex_hull_label(p)):
+                    assert same_cycle(f.sequence, tasks.convex_hull_label(p))
+    # the x8 copies, reflected ones included, come back counter-clockwise and valid under the convex rule
+    for p, o in zip(pts, decode(net, pts, "hull", "pomo", hull_rule="convex"), strict=True):
+        assert _is_convex_ccw(p, o.sequence) and np.isfinite(o.log_prob)
