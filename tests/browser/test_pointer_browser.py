@@ -12,7 +12,8 @@ def test_step_slider_changes_the_attention_figure(app_url, page):
     wait_for_app(page)
     page.get_by_role("tab", name="Step through the pointer").click()
     page.wait_for_selector("text=step 1/10", timeout=60_000)
-    assert "tab=Step" in page.url  # the open tab is part of the link
+    # the open tab becomes part of the link
+    page.wait_for_function("() => location.search.includes('tab=Step')", timeout=30_000)
     titles = page.locator("[data-testid='stPlotlyChart'] .gtitle")
     before = titles.all_text_contents()  # one snapshot: charts may re-render between calls
     thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
@@ -34,7 +35,7 @@ def test_figure_html_download_is_self_contained(app_url, page, tmp_path):
     """The HTML download is built on click and opens offline: plotly.js is inside, no CDN link."""
     page.goto(f"{app_url}/pointer?task=hull&n=12")
     wait_for_app(page)
-    assert page.get_by_text("Output rule").count() >= 1  # the hull's mask choice is offered
+    page.wait_for_selector("text=Output rule", timeout=60_000)  # the hull's mask choice is offered
     with page.expect_download(timeout=60_000) as info:
         page.get_by_role("button", name="Figure (HTML)").click()
     path = tmp_path / "figure.html"
