@@ -2,8 +2,8 @@
 
 All decoders drive the same step interface of the models (``init_state``, ``logits``, ``advance``,
 ``state.select``) and the same task constraints (:mod:`lab.pointer.models.masks`), so every output
-is valid by construction -- a permutation for the TSP, a convex counter-clockwise polygon for the
-hull, distinct ascending triangles for Delaunay -- for any n.
+is valid by construction -- a permutation for the TSP, a simple polygon for the hull (a convex one
+with ``hull_rule="convex"``), distinct ascending triangles for Delaunay -- for any n.
 
 Conventions of the output (:class:`ModelOutput`):
 
