@@ -8,12 +8,13 @@ pytestmark = pytest.mark.browser
 
 
 def test_step_slider_changes_the_attention_figure(app_url, page):
-    page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10&step=1")
+    # the open tab is part of the link: this one opens on the step view
+    page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10&step=1&tab=Step+through+the+pointer")
     wait_for_app(page)
-    page.get_by_role("tab", name="Step through the pointer").click()
     page.wait_for_selector("text=step 1/10", timeout=60_000)
-    # the open tab becomes part of the link
-    page.wait_for_function("() => location.search.includes('tab=Step')", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"[data-testid='stPlotlyChart'] .gtitle\")]"
+        ".some(t => t.textContent.includes('step 1/10'))", timeout=30_000)
     titles = page.locator("[data-testid='stPlotlyChart'] .gtitle")
     before = titles.all_text_contents()  # one snapshot: charts may re-render between calls
     thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
