@@ -263,9 +263,12 @@ def _pomo(model, points, task, *, augment=True, hull_rule="simple", **_):
     best_len = torch.full((B,), float("inf"), device=device)
     best_tour = torch.zeros(B, n, dtype=torch.long, device=device)
     for copy in copies:  # one copy at a time keeps memory at B*n rows
-        state = model.init_state(copy).select(torch.arange(B, device=device).repeat_interleave(starts))
-        start = torch.arange(starts, device=device).repeat(B)  # (B*starts,)
-        seq, _, _ = _rollout(model, state, task, n, B * starts, start, lambda lp: lp.argmax(dim=-1))
+        if starts > 1:  # the n rollouts of an instance share its encoding (no copies of keys and values)
+            seq = model.all_starts(copy, lambda lp: lp.argmax(dim=-1))[0].reshape(B * starts, n)
+        else:
+            seq = _rollout(model, model.init_state(copy), task, n, B, torch.zeros(B, dtype=torch.long,
+                                                                                   device=device),
+                           lambda lp: lp.argmax(dim=-1))[0]
         lengths = _tour_lengths(points.repeat_interleave(starts, dim=0), seq).view(B, starts)
         length, which = lengths.min(dim=1)
         better = length < best_len

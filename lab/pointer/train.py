@@ -32,7 +32,7 @@ from lab.core.progress import ProgressCallback, report
 from lab.core.seeding import seed_everything
 from lab.pointer import metrics as pm
 from lab.pointer import tasks
-from lab.pointer.decoding import _rollout, _tour_lengths, decode
+from lab.pointer.decoding import _tour_lengths, decode
 from lab.pointer.models import build_model
 from lab.pointer.models.data import (
     PAD,
@@ -194,14 +194,12 @@ def pomo_loss(model, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.
     Returns the loss and the mean sampled tour length.
     """
     B, n, _ = points.shape
-    dev = points.device
-    state = model.init_state(points).select(torch.arange(B, device=dev).repeat_interleave(n))
-    start = torch.arange(n, device=dev).repeat(B)  # (B*n,) every node starts one rollout
 
     def draw(logp: torch.Tensor) -> torch.Tensor:
         return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
 
-    tours, logp, _ = _rollout(model, state, "tsp", n, B * n, start, draw)
+    tours, logp = model.all_starts(points, draw)  # (B, n, n), (B, n)
+    tours = tours.view(B * n, n)
     length = _tour_lengths(points.repeat_interleave(n, dim=0), tours).view(B, n)  # (B, n)
     advantage = length.mean(dim=1, keepdim=True) - length  # shorter than the shared baseline -> positive
     return -(advantage.detach() * logp.view(B, n)).mean(), float(length.mean())

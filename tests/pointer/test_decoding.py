@@ -176,3 +176,21 @@ def test_hull_search_keeps_the_largest_polygon_and_never_loses_to_greedy():
     # the x8 copies, reflected ones included, come back counter-clockwise and valid under the convex rule
     for p, o in zip(pts, decode(net, pts, "hull", "pomo", hull_rule="convex"), strict=True):
         assert _is_convex_ccw(p, o.sequence) and np.isfinite(o.log_prob)
+
+
+def test_all_starts_equals_decoding_each_start_on_its_own():
+    """POMO's shared-encoding rollouts give the same tours and log-probs as n separate rollouts."""
+    from lab.pointer.decoding import _rollout
+
+    model = _models("tsp")[1].eval()
+    n = 9
+    pts = torch.from_numpy(np.random.default_rng(3).random((4, n, 2)).astype(np.float32))
+    argmax = lambda lp: lp.argmax(dim=-1)  # noqa: E731
+    with torch.no_grad():
+        tours, logp = model.all_starts(pts, argmax)  # (4, n, n), (4, n)
+        for s in range(n):
+            start = torch.full((4,), s, dtype=torch.long)
+            seq, total, _ = _rollout(model, model.init_state(pts), "tsp", n, 4, start, argmax)
+            assert torch.equal(tours[:, s], seq)
+            assert torch.allclose(logp[:, s], total, atol=1e-5)
+    assert all(sorted(t) == list(range(n)) for t in tours.reshape(-1, n).tolist())

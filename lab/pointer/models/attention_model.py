@@ -21,6 +21,7 @@ Kwon, Y.-D. et al. (2020). POMO: Policy Optimization with Multiple Optima for RL
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -149,7 +150,11 @@ class AttentionModel(nn.Module):
         # Glimpse: attend over the unvisited nodes. When everything is visited (only possible on the
         # final, forced step) allow all nodes rather than produce NaNs.
         look = ~visited | visited.all(dim=-1, keepdim=True)  # (B, T, n)
-        g = F.scaled_dot_product_attention(qh, s.glimpse_k, s.glimpse_v, attn_mask=look[:, None])  # (B, H, T, dk)
+        # written out rather than F.scaled_dot_product_attention: with one query row per rollout and
+        # n keys the plain products are ~2x faster on CPU (forward and backward) and give the same result
+        att = qh @ s.glimpse_k.transpose(-1, -2) / math.sqrt(qh.shape[-1])  # (B, H, T, n)
+        att = att.masked_fill(~look[:, None], float("-inf")).softmax(dim=-1)
+        g = att @ s.glimpse_v  # (B, H, T, dk)
         g = self.out(g.transpose(1, 2).reshape(B, T, d))  # (B, T, d)
         u = g @ s.logit_k.transpose(1, 2) / math.sqrt(d)  # (B, T, n)
         return self.clip * torch.tanh(u)
@@ -165,6 +170,43 @@ class AttentionModel(nn.Module):
         visited = state.visited.scatter(1, choice[:, None], True)
         return AMState(state.glimpse_k, state.glimpse_v, state.logit_k, state.node_q, state.graph_q,
                        first, choice, visited)
+
+    def all_starts(self, points: torch.Tensor,
+                   pick: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """One tour from every start node at once (POMO's multi-start), sharing one encoding.
+
+        The n rollouts of an instance are the T axis of :meth:`_logits`: the node keys and values
+        stay (B, H, n, dk) instead of being copied n times, which makes a POMO training step several
+        times cheaper (smaller activations, and gradients summed over n queries in one product).
+
+        Parameters
+        ----------
+        points : (B, n, 2)
+        pick : callable
+            ``pick(logp (B*n, n)) -> (B*n,)`` chooses the next node (argmax, or a sample).
+
+        Returns
+        -------
+        tours : (B, n, n) long
+            ``tours[b, s]`` is the tour of instance b that starts at node s.
+        logp : (B, n)
+            Summed log-probability of each tour's choices (its first node is given).
+        """
+        s = self.init_state(points)
+        B, n, _ = points.shape
+        first = torch.arange(n, device=points.device).expand(B, n)  # (B, T=n): rollout t starts at node t
+        last = first
+        visited = torch.eye(n, dtype=torch.bool, device=points.device).expand(B, n, n)  # (B, T, n)
+        steps, total = [first], torch.zeros(B, n, device=points.device)
+        for _ in range(n - 1):
+            logits = self._logits(s, first, last, visited).masked_fill(visited, float("-inf"))  # (B, T, n)
+            logp = logits.log_softmax(dim=-1)
+            choice = pick(logp.reshape(B * n, n)).view(B, n)  # (B, T)
+            total = total + logp.gather(2, choice[..., None])[..., 0]
+            visited = visited.scatter(2, choice[..., None], True)
+            last = choice
+            steps.append(choice)
+        return torch.stack(steps, dim=2), total
 
     # ----------------------------------------------------------------------------- teacher forcing
     def forward(self, points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
