@@ -4,6 +4,12 @@ Pages import from here and stay thin: read widgets, call ``lab/``, render figure
 
 URL binding: a widget made with ``url_*`` takes its first value from the query string (if valid) and
 writes its current value back, so a copied link reopens the same view with the same seed.
+
+Each widget is also given its current value as its own default (``index=`` / ``value=``). The browser
+falls back to a widget's default when it re-creates the widget without its state -- which happened
+when a slider moved while the rerun of a tab click was still drawing -- and that default used to be
+the first option / the minimum: the whole page jumped to the convex hull with n = 3. (The key's
+value in session_state still decides; the default only matters to a re-created widget.)
 """
 
 from __future__ import annotations
@@ -60,7 +66,8 @@ def _url_choice(widget, label: str, options: Sequence[Any], key: str, default: A
     widget_key = _initial(key, default, _choice(options))
     if st.session_state[widget_key] not in options:
         st.session_state[widget_key] = default
-    value = getattr(where, widget)(label, options, key=widget_key, **kwargs)
+    index = list(options).index(st.session_state[widget_key])
+    value = getattr(where, widget)(label, options, index=index, key=widget_key, **kwargs)
     _publish(key, value)
     return value
 
@@ -83,12 +90,24 @@ def _bounded(cast: Callable[[str], Any], lo: Any, hi: Any) -> Callable[[str], An
     return parse
 
 
+def _clamp_state(widget_key: str, lo: Any, hi: Any) -> None:
+    """Bring a kept value back inside [lo, hi] when the bounds moved (new data, fewer instances)."""
+    value = st.session_state[widget_key]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        clamped = min(hi, value) if hi is not None else value
+        clamped = max(lo, clamped) if lo is not None else clamped
+        if clamped != value:
+            st.session_state[widget_key] = clamped
+
+
 def url_number(
     label: str, key: str, default: int | float, *, min_value=None, max_value=None, where=st, **kwargs
 ) -> int | float:
     cast = int if isinstance(default, int) else float
     widget_key = _initial(key, default, _bounded(cast, min_value, max_value))
-    value = where.number_input(label, key=widget_key, min_value=min_value, max_value=max_value, **kwargs)
+    _clamp_state(widget_key, min_value, max_value)
+    value = where.number_input(label, value=st.session_state[widget_key], key=widget_key, min_value=min_value,
+                               max_value=max_value, **kwargs)
     _publish(key, value)
     return value
 
@@ -96,7 +115,9 @@ def url_number(
 def url_slider(label: str, key: str, default: int | float, min_value, max_value, *, where=st, **kwargs):
     cast = int if isinstance(default, int) else float
     widget_key = _initial(key, default, _bounded(cast, min_value, max_value))
-    value = where.slider(label, min_value=min_value, max_value=max_value, key=widget_key, **kwargs)
+    _clamp_state(widget_key, min_value, max_value)
+    value = where.slider(label, min_value=min_value, max_value=max_value, value=st.session_state[widget_key],
+                         key=widget_key, **kwargs)
     _publish(key, value)
     return value
 
@@ -110,7 +131,7 @@ def url_checkbox(label: str, key: str, default: bool = False, *, where=st, **kwa
         raise ValueError(raw)
 
     widget_key = _initial(key, default, parse)
-    value = where.checkbox(label, key=widget_key, **kwargs)
+    value = where.checkbox(label, value=bool(st.session_state[widget_key]), key=widget_key, **kwargs)
     _publish(key, value)
     return value
 

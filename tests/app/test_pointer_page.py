@@ -5,6 +5,8 @@ from __future__ import annotations
 from pagetest import open_page_file
 from streamlit.testing.v1 import AppTest
 
+from lab.pointer.tasks import TASKS
+
 
 def _page(**query: str) -> AppTest:
     return open_page_file("pointer", timeout=60, **query)
@@ -68,3 +70,17 @@ def test_closed_tabs_do_not_run():
     at = _page(method="untrained:ptrnet", n="12")
     assert not any(s.key == "url:step" for s in at.slider)  # the step tab is closed: its slider never ran
     assert not any(b.label == "Run batch" for b in at.button)
+
+
+def test_widgets_carry_their_current_value_as_their_own_default():
+    """A browser that re-creates a widget falls back to its default: that must be the current value.
+
+    Regression: a slider moved while a tab click's rerun was drawing re-created the page's widgets
+    at their first option / minimum (task jumped to the convex hull, n to 3).
+    """
+    at = _page(task="delaunay", n="9", tab="Step through the pointer")
+    at.slider(key="url:step").set_value(4).run()
+    task = at.selectbox(key="url:task")
+    assert task.value == "delaunay" and task.proto.default == TASKS.index("delaunay")
+    assert at.number_input(key="url:n").proto.default == 9
+    assert list(at.slider(key="url:step").proto.default) == [4]
