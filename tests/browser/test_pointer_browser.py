@@ -32,6 +32,26 @@ def test_step_slider_changes_the_attention_figure(app_url, page):
     shot(page, "pointer_step")
 
 
+def test_clicking_the_step_tab_then_moving_the_slider_keeps_the_page(app_url, page):
+    """As a person does it: click the tab, then move the slider at once (during the tab's rerun).
+
+    Regression: the rerun re-created the widgets at their first option / minimum, so the page jumped
+    to the convex hull with n = 3.
+    """
+    page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10")
+    wait_for_app(page)
+    page.get_by_role("tab", name="Step through the pointer").click()
+    page.wait_for_selector("text=step 1/10", timeout=60_000)
+    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
+    thumb.focus()
+    for _ in range(3):
+        thumb.press("ArrowRight")
+    page.wait_for_selector("text=/step [2-9]\\/10/", timeout=60_000)
+    wait_for_app(page)
+    assert "task=tsp" in page.url and "n=10" in page.url
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
 def test_figure_html_download_is_self_contained(app_url, page, tmp_path):
     """The HTML download is built on click and opens offline: plotly.js is inside, no CDN link."""
     page.goto(f"{app_url}/pointer?task=hull&n=12")
