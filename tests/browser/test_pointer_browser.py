@@ -7,6 +7,13 @@ from .conftest import shot, wait_for_app
 pytestmark = pytest.mark.browser
 
 
+def _press_right_on_first_slider(page, times: int) -> None:
+    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
+    thumb.focus()
+    for _ in range(times):
+        thumb.press("ArrowRight")
+
+
 def test_step_slider_changes_the_attention_figure(app_url, page):
     # the open tab is part of the link: this one opens on the step view
     page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10&step=1&tab=Step+through+the+pointer")
@@ -17,10 +24,7 @@ def test_step_slider_changes_the_attention_figure(app_url, page):
         ".some(t => t.textContent.includes('step 1/10'))", timeout=30_000)
     titles = page.locator("[data-testid='stPlotlyChart'] .gtitle")
     before = titles.all_text_contents()  # one snapshot: charts may re-render between calls
-    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
-    thumb.focus()
-    for _ in range(3):
-        thumb.press("ArrowRight")
+    _press_right_on_first_slider(page, 3)
     page.wait_for_selector("text=step 4/10", timeout=60_000)
     wait_for_app(page)
     page.wait_for_function(
@@ -42,10 +46,7 @@ def test_clicking_the_step_tab_then_moving_the_slider_keeps_the_page(app_url, pa
     wait_for_app(page)
     page.get_by_role("tab", name="Step through the pointer").click()
     page.wait_for_selector("text=step 1/10", timeout=60_000)
-    thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
-    thumb.focus()
-    for _ in range(3):
-        thumb.press("ArrowRight")
+    _press_right_on_first_slider(page, 3)
     page.wait_for_selector("text=/step [2-9]\\/10/", timeout=60_000)
     wait_for_app(page)
     assert "task=tsp" in page.url and "n=10" in page.url
