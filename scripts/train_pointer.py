@@ -7,13 +7,15 @@ Examples (the commands behind the shipped checkpoints are recorded in each ``.js
     python scripts/train_pointer.py --evaluate-only --out assets/checkpoints/pointer/ptrnet_hull.pt \
         --task hull --model ptrnet --eval-ns 50 --eval-num 1000
 
-Runs single-threaded by default (``--threads``) so it can share a small machine.
+Runs single-threaded by default (``--threads``) so it can share a small machine. ``kill <pid>`` (SIGTERM)
+or Ctrl-C stops a run after its current step and saves it, like ``--minutes``.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -34,6 +36,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pomo-steps", type=int, default=0, help="POMO REINFORCE steps after imitation (am)")
     p.add_argument("--pomo-batch", type=int, default=32)
     p.add_argument("--pomo-lr", type=float, default=1e-4)
+    p.add_argument("--pomo-lr-final", type=float, default=None,
+                   help="cosine-decay the POMO learning rate to this (by steps, or by --minutes); default: constant")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
@@ -65,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(
         task=args.task, model=args.model, n_min=args.n_min, n_max=args.n_max, hidden=args.hidden, layers=args.layers,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, pomo_steps=args.pomo_steps,
-        pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pool_per_size=args.pool_per_size,
+        pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pomo_lr_final=args.pomo_lr_final, pool_per_size=args.pool_per_size,
         eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,
         eval_methods=tuple(args.eval_methods or ()),
         save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out, device=args.device,
@@ -95,10 +99,20 @@ def main(argv: list[str] | None = None) -> int:
     config.extra_card = {"script": "scripts/train_pointer.py", "command": command, "seed": args.seed,
                          "history": history, "torch": torch.__version__}
 
+    # SIGTERM / Ctrl-C end the run the way its time limit does: after the current step, saved and measured.
+    stop = {"asked": False}
+
+    def ask_to_stop(signum, frame) -> None:
+        print(f"{time.strftime('%H:%M:%S')} signal {signum}: stopping after this step, then saving", flush=True)
+        stop["asked"] = True
+
+    signal.signal(signal.SIGTERM, ask_to_stop)
+    signal.signal(signal.SIGINT, ask_to_stop)
+
     def progress(step: int, total: int, m) -> bool:
         if step % 50 == 0 or step == total:
             print(f"{time.strftime('%H:%M:%S')} step {step}/{total} loss {m['loss']:.4f} n {int(m['n'])}", flush=True)
-        return False
+        return stop["asked"]
 
     result = train(config, on_progress=progress, init_checkpoint=args.init)
     print("final metrics", result.metrics, flush=True)

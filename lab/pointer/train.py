@@ -63,6 +63,7 @@ class TrainConfig:
     pomo_steps: int = 0  # REINFORCE steps after imitation (am only)
     pomo_batch: int = 32  # instances per POMO step (x n rollouts each)
     pomo_lr: float = 1e-4
+    pomo_lr_final: float | None = None  # cosine from pomo_lr to this over the POMO steps; None = constant
     heads: int = 8
     pool_per_size: int = 2000  # TSP instances with reference tours, per n
     eval_ns: tuple[int, ...] = ()  # held-out sizes for the card; default (n_max,)
@@ -94,8 +95,9 @@ class TrainConfig:
             raise LabInputError("POMO fine-tuning is for the attention model; set pomo_steps to 0 for the Ptr-Net.")
         if not 1 <= int(self.batch_size) <= 4096 or not 1 <= int(self.pomo_batch) <= 4096:
             raise LabInputError("batch sizes must be in [1, 4096].")
-        if not (0 < float(self.lr) < 1 and 0 < float(self.pomo_lr) < 1):
-            raise LabInputError("learning rates must be in (0, 1).")
+        final = self.pomo_lr if self.pomo_lr_final is None else self.pomo_lr_final
+        if not (0 < float(self.lr) < 1 and 0 < float(self.pomo_lr) < 1 and 0 < float(final) <= float(self.pomo_lr)):
+            raise LabInputError("learning rates must be in (0, 1), and pomo_lr_final at most pomo_lr.")
         if int(self.seed) < 0:
             raise LabInputError("seed must be a non-negative integer.")
         self.eval_ns = tuple(int(n) for n in (self.eval_ns or (self.n_max,)))
@@ -234,6 +236,18 @@ def _measure(model, config: TrainConfig) -> dict[str, float]:
     return out
 
 
+def _progress(step: int, steps: int, t_start: float, config: TrainConfig) -> float:
+    """Fraction of a phase done: by steps, or by wall time if the run's time limit comes first."""
+    frac = (step - 1) / max(1, steps - 1)
+    if config.time_limit_s:
+        frac = max(frac, (time.time() - t_start) / float(config.time_limit_s))
+    return min(1.0, frac)
+
+
+def _cosine(start: float, end: float, frac: float) -> float:
+    return end + (start - end) * 0.5 * (1 + np.cos(np.pi * frac))
+
+
 def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
           init_checkpoint: str | Path | None = None) -> TrainResult:
     """Train (or continue training) a pointer model; see the module docstring."""
@@ -291,12 +305,17 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
             loss, mean_len = pomo_loss(model, pts, gen)
             curves.setdefault("pomo_tour_length", []).append(mean_len)
             phase = "pomo"
-        if phase == "supervised":  # cosine decay to lr / 10 over the supervised steps: coarse first, then fine
-            frac = (step - 1) / max(1, int(config.steps) - 1)
-            if config.time_limit_s:  # a run stopped by its time limit still ends on the low learning rate
-                frac = min(1.0, max(frac, (time.time() - t_start) / float(config.time_limit_s)))
-            for group in opt.param_groups:
-                group["lr"] = float(config.lr) * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * frac)))
+        # Cosine decays: supervised to lr / 10 (coarse first, then fine); POMO to pomo_lr_final when set.
+        # A run stopped by its time limit still ends on the low rate: progress is also measured in wall time.
+        if phase == "supervised":
+            lr = _cosine(float(config.lr), 0.1 * float(config.lr), _progress(step, int(config.steps), t_start, config))
+        elif config.pomo_lr_final is not None:
+            lr = _cosine(float(config.pomo_lr), float(config.pomo_lr_final),
+                         _progress(step - int(config.steps), int(config.pomo_steps), t_start, config))
+        else:
+            lr = float(config.pomo_lr)
+        for group in opt.param_groups:
+            group["lr"] = lr
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), float(config.grad_clip))

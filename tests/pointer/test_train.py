@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +20,7 @@ from lab.pointer.models import AttentionModel, PointerNetwork
 from lab.pointer.models.data import fast_reference, label_sequence, orient, pad_sequences
 from lab.pointer.train import TrainConfig, imitation_loss, pomo_loss, supervised_loss, train, train_job
 
+ROOT = Path(__file__).resolve().parents[2]
 torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
 
 
@@ -60,7 +66,8 @@ def test_fast_reference_matches_the_exact_reference():
 
 @pytest.mark.parametrize("bad", [dict(task="sorting"), dict(model="am", task="hull"), dict(n_min=2),
                                  dict(n_min=10, n_max=5), dict(steps=0), dict(lr=5.0), dict(pomo_steps=3),
-                                 dict(hidden=4), dict(seed=-1)])
+                                 dict(hidden=4), dict(seed=-1),
+                                 dict(model="am", task="tsp", pomo_steps=3, pomo_lr=1e-4, pomo_lr_final=1e-3)])
 def test_bad_configs_are_refused(bad):
     with pytest.raises(LabInputError):
         TrainConfig(**bad)
@@ -147,3 +154,32 @@ def test_zoo_lists_only_checkpoints_with_cards_and_resolves_names(tmp_path):
         zoo.load("am_tsp1000", folder=tmp_path)
     name = zoo.default_name("tsp")
     assert name is None or name in {e.name for e in zoo.available()}
+
+
+def test_learning_rate_schedules_end_where_they_say():
+    from lab.pointer.train import _cosine, _progress
+
+    assert _cosine(1e-4, 1e-5, 0.0) == pytest.approx(1e-4) and _cosine(1e-4, 1e-5, 1.0) == pytest.approx(1e-5)
+    cfg = _tiny(steps=11)
+    assert _progress(1, 11, 0.0, cfg) == 0.0 and _progress(11, 11, 0.0, cfg) == 1.0
+    timed = _tiny(steps=1000, time_limit_s=10.0)  # the time limit comes first: progress by wall time
+    assert _progress(2, 1000, time.time() - 5.0, timed) == pytest.approx(0.5, abs=0.05)
+
+
+def test_the_training_script_saves_when_asked_to_stop(tmp_path):
+    """SIGTERM ends a run like its time limit: after the current step, checkpoint and card written."""
+    out = tmp_path / "tiny.pt"
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "train_pointer.py"), "--task", "hull", "--n-min", "5", "--n-max", "6",
+         "--hidden", "8", "--steps", "1000000", "--batch-size", "4", "--eval-num", "2", "--save-seconds", "1e9",
+         "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        for line in proc.stdout:
+            if " step 50/" in line:  # it is training
+                proc.send_signal(signal.SIGTERM)
+                break
+        assert proc.wait(timeout=120) == 0
+    finally:
+        proc.kill()
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert 50 <= card["training"]["steps_done"]["supervised"] < 1_000_000
