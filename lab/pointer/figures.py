@@ -268,12 +268,20 @@ def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Map
 
 
 def curves_figure(curves: Mapping[str, Sequence[float]], title: str = "training") -> go.Figure:
-    """Training curves (one subplot row per curve so different scales stay readable)."""
+    """Training curves (one subplot row per curve so different scales stay readable).
+
+    A shorter curve belongs to the last steps of the run (the POMO tour length after the imitation
+    steps), so every curve is drawn against the run's step number.
+    """
     names = [k for k, v in curves.items() if len(v)]
+    total = max((len(curves[k]) for k in names), default=0)
     fig = make_subplots(rows=max(1, len(names)), cols=1, shared_xaxes=True, subplot_titles=names,
                         vertical_spacing=0.08)
     for i, name in enumerate(names, start=1):
-        fig.add_trace(go.Scatter(y=list(curves[name]), mode="lines", name=name), row=i, col=1)
+        values = list(curves[name])
+        steps = list(range(total - len(values) + 1, total + 1))
+        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name), row=i, col=1)
+    fig.update_xaxes(title_text="step", row=max(1, len(names)), col=1)
     fig.update_layout(title=title, height=180 + 160 * max(1, len(names)), showlegend=False,
                       margin={"l": 10, "r": 10, "t": 50, "b": 10})
     return fig

@@ -84,3 +84,29 @@ def test_widgets_carry_their_current_value_as_their_own_default():
     assert task.value == "delaunay" and task.proto.default == TASKS.index("delaunay")
     assert at.number_input(key="url:n").proto.default == 9
     assert list(at.slider(key="url:step").proto.default) == [4]
+
+
+def test_train_tab_fine_tunes_an_attention_model_with_pomo():
+    import time
+
+    at = _page(task="tsp", tab="Train")
+    next(s for s in at.selectbox if s.label == "Model").set_value("am")
+    next(s for s in at.slider if s.label == "n range").set_value((5, 6))
+    next(s for s in at.select_slider if s.label == "Hidden size").set_value(32)
+    next(n for n in at.number_input if n.label == "Steps").set_value(10)
+    next(n for n in at.number_input if n.label == "Batch size").set_value(8)
+    at.run()
+    pomo = next(n for n in at.number_input if n.label == "POMO steps")
+    assert not pomo.disabled
+    pomo.set_value(5).run()
+    at.button(key="job:pointer:train:start").click().run()
+    for _ in range(120):  # the job trains in a background thread; each rerun redraws the page
+        curves = [c for c in at.get("plotly_chart") if c.proto.id and "pointer:curves" in c.proto.id]
+        if curves:
+            break
+        time.sleep(1.0)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert curves and "pomo_tour_length" in curves[0].proto.spec  # the REINFORCE phase ran and is drawn
+    trained = [o for o in at.selectbox(key="url:method").options if o.startswith("trained here: am tsp")]
+    assert trained, "the model trained with POMO became selectable"

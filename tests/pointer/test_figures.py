@@ -46,3 +46,9 @@ def test_summary_figures():
     gen = figures.generalisation_figure(rows, "gap", {"m": (5, 10)})
     assert list(gen.data[0].x) == [5, 10]
     assert len(figures.curves_figure({"loss": [3, 2, 1], "gap": [0.5, 0.4]}).data) == 2
+
+
+def test_a_later_phase_curve_is_drawn_against_the_run_steps():
+    fig = figures.curves_figure({"loss": [3, 2, 1, 0.5, 0.4], "pomo_tour_length": [4.1, 4.0]})
+    loss, pomo = fig.data
+    assert list(loss.x) == [1, 2, 3, 4, 5] and list(pomo.x) == [4, 5]  # POMO ran the last two steps
