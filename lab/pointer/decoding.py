@@ -263,12 +263,12 @@ def _pomo(model, points, task, *, augment=True, hull_rule="simple", **_):
     best_len = torch.full((B,), float("inf"), device=device)
     best_tour = torch.zeros(B, n, dtype=torch.long, device=device)
     for copy in copies:  # one copy at a time keeps memory at B*n rows
+        argmax = lambda lp: lp.argmax(dim=-1)  # noqa: E731
         if starts > 1:  # the n rollouts of an instance share its encoding (no copies of keys and values)
-            seq = model.all_starts(copy, lambda lp: lp.argmax(dim=-1))[0].reshape(B * starts, n)
-        else:
-            seq = _rollout(model, model.init_state(copy), task, n, B, torch.zeros(B, dtype=torch.long,
-                                                                                   device=device),
-                           lambda lp: lp.argmax(dim=-1))[0]
+            seq = model.all_starts(copy, argmax)[0].reshape(B * starts, n)
+        else:  # the Ptr-Net: the single start 0
+            first = torch.zeros(B, dtype=torch.long, device=device)
+            seq = _rollout(model, model.init_state(copy), task, n, B, first, argmax)[0]
         lengths = _tour_lengths(points.repeat_interleave(starts, dim=0), seq).view(B, starts)
         length, which = lengths.min(dim=1)
         better = length < best_len
