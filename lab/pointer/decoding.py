@@ -262,8 +262,8 @@ def _pomo(model, points, task, *, augment=True, hull_rule="simple", **_):
     starts = n if model.kind == "am" else 1
     best_len = torch.full((B,), float("inf"), device=device)
     best_tour = torch.zeros(B, n, dtype=torch.long, device=device)
+    argmax = lambda lp: lp.argmax(dim=-1)  # noqa: E731
     for copy in copies:  # one copy at a time keeps memory at B*n rows
-        argmax = lambda lp: lp.argmax(dim=-1)  # noqa: E731
         if starts > 1:  # the n rollouts of an instance share its encoding (no copies of keys and values)
             seq = model.all_starts(copy, argmax)[0].reshape(B * starts, n)
         else:  # the Ptr-Net: the single start 0

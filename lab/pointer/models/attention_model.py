@@ -150,8 +150,8 @@ class AttentionModel(nn.Module):
         # Glimpse: attend over the unvisited nodes. When everything is visited (only possible on the
         # final, forced step) allow all nodes rather than produce NaNs.
         look = ~visited | visited.all(dim=-1, keepdim=True)  # (B, T, n)
-        # written out rather than F.scaled_dot_product_attention: with one query row per rollout and
-        # n keys the plain products are ~2x faster on CPU (forward and backward) and give the same result
+        # written out rather than F.scaled_dot_product_attention: with a few query rows and n keys the
+        # plain products made a CPU POMO training step ~15 % faster (forward and backward), same result
         att = qh @ s.glimpse_k.transpose(-1, -2) / math.sqrt(qh.shape[-1])  # (B, H, T, n)
         att = att.masked_fill(~look[:, None], float("-inf")).softmax(dim=-1)
         g = att @ s.glimpse_v  # (B, H, T, dk)
