@@ -26,25 +26,55 @@ from lab.core.errors import LabInputError
 
 SEED_KEY = "seed"
 DEVICE_KEY = "device"
+PAGE_KEY = "dynlab:page"  # session_state: the namespace of the page being drawn
+STASH = "dynlab:urlstate:"  # + namespace: the page's last values, kept while another page is open
 
 
 # -- URL-bound widgets ------------------------------------------------------------------------------
-def _initial(key: str, default: Any, parse: Callable[[str], Any]) -> str:
-    """Put the widget's first value into session_state (from the URL if it parses) and return its key."""
-    widget_key = f"url:{key}"
-    if widget_key not in st.session_state:
+# Every page keeps its own state: widget keys are ``url:<page>:<name>`` and the page's values are stashed
+# per page, so a control of one page never reads another page's value (pointer's n and connectome's n).
+# The URL carries the open page's values under their short names (the path names the page). Sidebar
+# controls (seed, device) are shared by every page: ``url:<name>``.
+def set_namespace(name: str) -> None:
+    """Make ``name`` (a page key) the namespace of the ``url_*`` widgets drawn from here on."""
+    st.session_state[PAGE_KEY] = name
+
+
+def namespace() -> str:
+    return st.session_state.get(PAGE_KEY, "page")
+
+
+def widget_key(key: str, shared: bool = False) -> str:
+    """The session_state key of the URL-bound widget ``key`` on the current page."""
+    return f"url:{key}" if shared else f"url:{namespace()}:{key}"
+
+
+def _stash(shared: bool) -> dict[str, Any]:
+    return st.session_state.setdefault(STASH + ("" if shared else namespace()), {})
+
+
+def _initial(key: str, default: Any, parse: Callable[[str], Any], shared: bool = False) -> str:
+    """Put the widget's first value into session_state and return its key.
+
+    The value comes from the URL if it parses, else from what this page last had (moving to another
+    page and back keeps it), else ``default``.
+    """
+    wkey = widget_key(key, shared)
+    if wkey not in st.session_state:
         raw = st.query_params.get(key)
-        value = default
+        stash = _stash(shared)
+        value = stash.get(key, default)
         if raw is not None:
             try:
                 value = parse(raw)
             except (ValueError, TypeError):
-                value = default
-        st.session_state[widget_key] = value
-    return widget_key
+                pass
+        st.session_state[wkey] = value
+    return wkey
 
 
-def _publish(key: str, value: Any) -> None:
+def _publish(key: str, value: Any, shared: bool = False) -> None:
+    _stash(shared)[key] = value
     text = str(value).lower() if isinstance(value, bool) else str(value)
     if st.query_params.get(key) != text:
         st.query_params[key] = text
@@ -60,15 +90,16 @@ def _choice(options: Sequence[Any]) -> Callable[[str], Any]:
     return parse
 
 
-def _url_choice(widget, label: str, options: Sequence[Any], key: str, default: Any, where, **kwargs) -> Any:
+def _url_choice(widget, label: str, options: Sequence[Any], key: str, default: Any, where, shared: bool = False,
+                **kwargs) -> Any:
     """A selectbox or radio whose value is one of ``options``, bound to the URL parameter ``key``."""
     default = options[0] if default is None else default
-    widget_key = _initial(key, default, _choice(options))
-    if st.session_state[widget_key] not in options:
-        st.session_state[widget_key] = default
-    index = list(options).index(st.session_state[widget_key])
-    value = getattr(where, widget)(label, options, index=index, key=widget_key, **kwargs)
-    _publish(key, value)
+    wkey = _initial(key, default, _choice(options), shared)
+    if st.session_state[wkey] not in options:
+        st.session_state[wkey] = default
+    index = list(options).index(st.session_state[wkey])
+    value = getattr(where, widget)(label, options, index=index, key=wkey, **kwargs)
+    _publish(key, value, shared)
     return value
 
 
@@ -90,63 +121,69 @@ def _bounded(cast: Callable[[str], Any], lo: Any, hi: Any) -> Callable[[str], An
     return parse
 
 
-def _clamp_state(widget_key: str, lo: Any, hi: Any) -> None:
+def _clamp_state(wkey: str, lo: Any, hi: Any) -> None:
     """Bring a kept value back inside [lo, hi] when the bounds moved (new data, fewer instances)."""
-    value = st.session_state[widget_key]
+    value = st.session_state[wkey]
     if isinstance(value, int | float) and not isinstance(value, bool):
         clamped = min(hi, value) if hi is not None else value
         clamped = max(lo, clamped) if lo is not None else clamped
         if clamped != value:
-            st.session_state[widget_key] = clamped
+            st.session_state[wkey] = clamped
 
 
 def url_number(
-    label: str, key: str, default: int | float, *, min_value=None, max_value=None, where=st, **kwargs
+    label: str, key: str, default: int | float, *, min_value=None, max_value=None, where=st, shared: bool = False,
+    **kwargs,
 ) -> int | float:
     cast = int if isinstance(default, int) else float
-    widget_key = _initial(key, default, _bounded(cast, min_value, max_value))
-    _clamp_state(widget_key, min_value, max_value)
-    value = where.number_input(label, value=st.session_state[widget_key], key=widget_key, min_value=min_value,
+    wkey = _initial(key, default, _bounded(cast, min_value, max_value), shared)
+    _clamp_state(wkey, min_value, max_value)
+    value = where.number_input(label, value=st.session_state[wkey], key=wkey, min_value=min_value,
                                max_value=max_value, **kwargs)
-    _publish(key, value)
+    _publish(key, value, shared)
     return value
 
 
 def url_slider(label: str, key: str, default: int | float, min_value, max_value, *, where=st, **kwargs):
     cast = int if isinstance(default, int) else float
-    widget_key = _initial(key, default, _bounded(cast, min_value, max_value))
-    _clamp_state(widget_key, min_value, max_value)
-    value = where.slider(label, min_value=min_value, max_value=max_value, value=st.session_state[widget_key],
-                         key=widget_key, **kwargs)
+    wkey = _initial(key, default, _bounded(cast, min_value, max_value))
+    _clamp_state(wkey, min_value, max_value)
+    value = where.slider(label, min_value=min_value, max_value=max_value, value=st.session_state[wkey],
+                         key=wkey, **kwargs)
     _publish(key, value)
     return value
 
 
-def url_checkbox(label: str, key: str, default: bool = False, *, where=st, **kwargs) -> bool:
-    def parse(raw: str) -> bool:
-        if raw.lower() in ("true", "1", "yes"):
-            return True
-        if raw.lower() in ("false", "0", "no"):
-            return False
-        raise ValueError(raw)
+def url_tabs(labels: Sequence[str]):
+    """Tabs bound to the URL (``?tab=...``) and lazy: a tab's ``.open`` says whether to draw it.
 
-    widget_key = _initial(key, default, parse)
-    value = where.checkbox(label, value=bool(st.session_state[widget_key]), key=widget_key, **kwargs)
-    _publish(key, value)
-    return value
+    The tab state is the page's own (its key is namespaced), so two pages' tabs never mix.
+    """
+    return st.tabs(list(labels), key=f"{namespace()}-tab", bind="query-params")
+
+
+def lab_header(lab_key: str):
+    """Start a lab page: its URL namespace, title and one-line caption. Returns the lab's declaration."""
+    from lab.core.registry import lab_info
+
+    set_namespace(lab_key)
+    info = lab_info(lab_key)
+    st.title(info.title)
+    st.caption(info.question + "  Built on: " + "; ".join(info.papers))
+    return info
 
 
 # -- the shared sidebar -----------------------------------------------------------------------------
 def current_seed() -> int:
     """The seed chosen in the sidebar (or the URL, or 0)."""
-    widget_key = _initial(SEED_KEY, 0, _bounded(int, 0, 2**31 - 1))
-    return int(st.session_state[widget_key])
+    wkey = _initial(SEED_KEY, 0, _bounded(int, 0, 2**31 - 1), shared=True)
+    return int(st.session_state[wkey])
 
 
 def current_device() -> str:
     """The torch device name the sidebar's choice resolves to."""
-    widget_key = _initial(DEVICE_KEY, "auto", _choice(DEVICE_CHOICES))
-    return resolve_device(st.session_state[widget_key]).name
+    wkey = _initial(DEVICE_KEY, "auto", _choice(DEVICE_CHOICES), shared=True)
+    return resolve_device(st.session_state[wkey]).name
 
 
 @st.cache_data(show_spinner=False)
@@ -166,13 +203,13 @@ def sidebar() -> None:
     """Device, seed and About, shared by every page (drawn by ``app/main.py``)."""
     with st.sidebar:
         st.markdown("#### Settings")
-        requested = url_selectbox(
-            "Device", list(DEVICE_CHOICES), DEVICE_KEY, "auto", help="`auto` picks cuda, then mps, then cpu."
-        )
+        requested = _url_choice("selectbox", "Device", list(DEVICE_CHOICES), DEVICE_KEY, "auto", st, shared=True,
+                                help="`auto` picks cuda, then mps, then cpu.")
         choice = resolve_device(requested)
         st.caption(f":material/memory: using **{choice.name}** - {choice.reason}")
-        url_number("Seed", SEED_KEY, 0, min_value=0, max_value=2**31 - 1, step=1,
+        url_number("Seed", SEED_KEY, 0, min_value=0, max_value=2**31 - 1, step=1, shared=True,
                    help="One seed for python, numpy and torch; it is part of the link.")
+        session_owner()  # sets the ownership cookie on a first visit
         with st.expander("About", icon=":material/info:"):
             st.caption("Dynamic Networks Lab - see dynamic networks work, with real models and real metrics.")
             st.json(_versions(), expanded=False)
@@ -213,6 +250,7 @@ def not_built(lab_key: str) -> None:
     """What a lab page says, plainly, until its lab is built."""
     from lab.core.registry import lab_info
 
+    set_namespace(lab_key)
     info = lab_info(lab_key)
     st.title(info.title)
     st.markdown(f"*{info.question}*")
@@ -222,64 +260,98 @@ def not_built(lab_key: str) -> None:
 
 
 # -- background jobs --------------------------------------------------------------------------------
+# Who owns a job comes from the browser, never from the URL: an id kept in a cookie (set on the first
+# visit, read back by every later session of that browser, so a reload finds its jobs). A link shares a
+# view and at most a finished run's id (``?run=...``), shown read-only: it never steers anyone's job.
+OWNER_COOKIE = "dynlab_owner"
+OWNER_KEY = "dynlab:owner"
+
+
+def _valid_owner(value: str | None) -> bool:
+    return bool(value) and 8 <= len(value) <= 64 and value.isalnum()
+
+
 def session_owner() -> str:
-    """A per-browser-session id kept in the URL (``sid``), so a reload finds its jobs again."""
-    if "dynlab_owner" not in st.session_state:
-        sid = st.query_params.get("sid")
-        st.session_state["dynlab_owner"] = sid if sid and len(sid) <= 32 and sid.isalnum() else uuid.uuid4().hex[:12]
-    owner = st.session_state["dynlab_owner"]
-    if st.query_params.get("sid") != owner:
-        st.query_params["sid"] = owner
+    """This browser's owner id (cookie ``dynlab_owner``; a new one on a first visit)."""
+    owner = st.session_state.get(OWNER_KEY)
+    if owner is None:
+        try:
+            cookie = st.context.cookies.get(OWNER_COOKIE)
+        except Exception:  # noqa: BLE001 - no request context (tests): the session alone owns its jobs
+            cookie = None
+        owner = cookie if _valid_owner(cookie) else uuid.uuid4().hex
+        st.session_state[OWNER_KEY] = owner
+        st.session_state["dynlab:owner_cookie_set"] = cookie == owner
+    if not st.session_state.get("dynlab:owner_cookie_set"):
+        import streamlit.components.v1 as components
+
+        # A zero-height component on the page's own origin writes the cookie (one year, this site only).
+        components.html(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age=31536000; "
+                        "SameSite=Strict';</script>", height=0)
+        st.session_state["dynlab:owner_cookie_set"] = True
     return owner
+
+
+def _latest_job(lab: str, panel: str):
+    from lab.core.jobs import job_runner
+
+    owner = session_owner()
+    for job in job_runner().jobs(lab=lab, owner=owner):
+        if job.panel == panel:
+            return job
+    return None
 
 
 def job_panel(
     lab: str,
-    name: str,
-    make_work: Callable[[], Callable],
+    verb: str,
+    config,
     *,
+    data: Any = None,
+    data_key: str = "",
+    name: str | None = None,
     start_label: str = "Start",
     curve_keys: Sequence[str] | None = None,
-    key: str = "job",
+    panel: str = "job",
     poll_seconds: float = 1.0,
 ):
-    """A start button, then live progress, curves and a stop button for one background job.
+    """A start button for ``lab verb`` on ``config``, then live progress, curves and Stop for the owner.
 
     Parameters
     ----------
-    make_work
-        Called when the person presses start; returns ``work(on_progress) -> JobOutput``. It may raise
-        :class:`LabInputError`, shown as an error box.
-    curve_keys
-        Metric names to plot live (default: every metric the job reports).
+    config : LabConfig or None
+        The verb's config as the controls say now (None: the controls are invalid; start is disabled).
+    data, data_key
+        In-memory input the config cannot name (an upload) and its content hash.
+    panel
+        Which panel of the page (a page may have several jobs).
 
     Returns
     -------
     lab.core.jobs.Job or None
-        The session's latest job for this lab and ``key`` (running, finished, stopped or failed).
+        This browser's latest job of this panel (running, finished, stopped or failed).
     """
     from lab.core.jobs import job_runner
+    from lab.core.verbs import submit_verb
 
     runner = job_runner()
-    owner = session_owner()
-    state_key = f"job:{lab}:{key}"
-    job_id = st.session_state.get(state_key) or st.query_params.get(key)
-    job = runner.get(job_id)
-    if job is not None and job.owner != owner:
-        job = None
-
+    state_key = f"job:{lab}:{panel}"
+    job = _latest_job(lab, panel)
     running = job is not None and job.active
-    if st.button(start_label, key=f"{state_key}:start", type="primary", disabled=running, icon=":material/play_arrow:"):
+    if st.button(start_label, key=f"{state_key}:start", type="primary", disabled=running or config is None,
+                 icon=":material/play_arrow:"):
         try:
-            job = runner.submit(lab, name, make_work(), owner=owner)
+            job = submit_verb(runner, lab, verb, config, owner=session_owner(), name=name, data=data,
+                              data_key=data_key, panel=panel)
         except LabInputError as err:
             show_error(err)
         else:
-            st.session_state[state_key] = job.job_id
-            st.query_params[key] = job.job_id
             st.session_state[f"{state_key}:seen"] = None
 
     if job is None:
+        shared = st.query_params.get("run")
+        if shared:
+            show_shared_run(shared, lab)
         return None
 
     def render() -> None:
@@ -287,7 +359,8 @@ def job_panel(
         if current is None:
             return
         if current.active:
-            label = "queued - waiting for a free slot" if current.status == "queued" else f"{current.name}: step {current.step}/{current.total}"
+            label = ("queued - waiting for a free slot" if current.status == "queued"
+                     else f"{current.name}: step {current.step}/{current.total}")
             st.progress(current.fraction, text=label)
             cols = st.columns([1, 4])
             if cols[0].button("Stop", key=f"{state_key}:stop", icon=":material/stop:"):
@@ -301,9 +374,12 @@ def job_panel(
             if current.status == "failed":
                 st.error(f"The job failed: {current.error}", icon=":material/error:")
             else:
-                verb = "stopped early" if current.status == "stopped" else "finished"
+                verb_done = "stopped early" if current.status == "stopped" else "finished"
                 saved = f" and was saved as run `{current.run_id}`" if current.run_id else ""
-                st.success(f"{current.name} {verb} after {current.elapsed:.1f} s{saved}.", icon=":material/check_circle:")
+                st.success(f"{current.name} {verb_done} after {current.elapsed:.1f} s{saved}.",
+                           icon=":material/check_circle:")
+                if current.run_id and st.query_params.get("run") != current.run_id:
+                    st.query_params["run"] = current.run_id  # a copied link shows this run, read-only
             # One full rerun when the job ends, so the page can show its result.
             if st.session_state.get(f"{state_key}:seen") != current.job_id:
                 st.session_state[f"{state_key}:seen"] = current.job_id
@@ -314,6 +390,24 @@ def job_panel(
     else:
         render()
     return runner.get(job.job_id)
+
+
+def show_shared_run(run_id: str, lab: str) -> None:
+    """A finished run named by a shared link: its status and metrics, read-only."""
+    from lab.core.runstore import RunStore
+
+    try:
+        run = RunStore().load_run(run_id)
+    except LabInputError:
+        st.caption(f"The link names run `{run_id}`, which is not in this server's run store.")
+        return
+    if run.lab != lab:
+        return
+    st.info(f"This link shows the saved run `{run.run_id}` ({run.status}, {run.created.replace('T', ' ')}), "
+            "read-only; open it on the **Runs** page for its figures, or start your own run here.",
+            icon=":material/link:")
+    if run.scalar_metrics:
+        st.dataframe([run.scalar_metrics], hide_index=True)
 
 
 def _job_curves(job, curve_keys: Sequence[str] | None, state_key: str) -> None:
@@ -331,3 +425,29 @@ def _job_curves(job, curve_keys: Sequence[str] | None, state_key: str) -> None:
         fig.add_trace(go.Scatter(x=steps, y=[row.get(k) for row in history], mode="lines", name=k))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step", legend=dict(orientation="h"))
     st.plotly_chart(fig, key=f"{state_key}:curve")
+
+
+# -- "this config on this data": from a finished job, or computed (cached) ---------------------------
+@st.cache_resource(show_spinner="Computing ...", max_entries=64)
+def _cached_verb(lab: str, verb: str, key: str, _config, _data):
+    from lab.core.verbs import run_verb
+
+    return run_verb(lab, verb, _config, data=_data)
+
+
+def lab_result(lab: str, verb: str, config, *, data: Any = None, data_key: str = "", job=None,
+               compute: bool = True):
+    """The result of ``lab verb`` on ``config`` (and ``data``), or None.
+
+    A finished job's result is used only when it was computed from the same config *and* the same data
+    (a hash of both, :func:`lab.core.verbs.config_key`); otherwise the verb runs here, cached per that
+    hash, when ``compute`` is true. Results are shared read-only between sessions.
+    """
+    from lab.core.verbs import config_key
+
+    key = config_key(config, data_key)
+    if job is not None and job.output is not None and job.output.result is not None and job.key == key:
+        return job.output.result
+    if not compute:
+        return None
+    return _cached_verb(lab, verb, key, config, data)

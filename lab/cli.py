@@ -1,7 +1,8 @@
 """The ``dynlab`` command: ``dynlab <group> <verb> ... [--json]``.
 
-Each lab adds its own group by exposing ``register(subparsers)`` in ``lab/<lab>/cli.py``; a verb's
-handler is ``func(args) -> int``. Bad arguments or bad input files print one line on stderr and exit
+Every built lab (``lab.core.registry``) gets a group whose verbs come from its declaration: a verb's
+parser is made from its config class (``lab.core.cli.add_verb_parser``) unless the lab's ``cli`` module
+registers a hand-made one for it. A verb's handler is ``func(args) -> int``. Bad arguments or bad input files print one line on stderr and exit
 with code 2, never a traceback. ``--json`` prints machine-readable output on stdout.
 """
 
@@ -10,37 +11,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import lab
+from lab.core.cli import OneLineArgumentParser, add_json_flag, add_verb_parser, emit
 from lab.core.errors import LabInputError
 from lab.core.files import to_jsonable
-
-#: Labs whose ``lab/<key>/cli.py`` adds a sub-command group, in the order shown by ``--help``.
-LAB_CLI_MODULES = ("pointer", "routing", "connectome", "kvcache", "trajectories")
-
-
-class OneLineArgumentParser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as a single line on stderr (exit code 2)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
-        raise SystemExit(2)
-
-
-def emit(payload: Any, as_json: bool, text: str | None = None) -> None:
-    """Print ``payload`` as JSON (``--json``) or ``text`` for people."""
-    if as_json:
-        sys.stdout.write(json.dumps(to_jsonable(payload)) + "\n")
-    else:
-        sys.stdout.write((text if text is not None else json.dumps(to_jsonable(payload), indent=2)) + "\n")
-
-
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
 
 
 # -- dynlab app ------------------------------------------------------------------------------------
@@ -63,7 +43,8 @@ def _store():
 def _cmd_runs_list(args: argparse.Namespace) -> int:
     runs = _store().list_runs(lab=args.lab)
     rows = [
-        {"run_id": r.run_id, "lab": r.lab, "created": r.created, "title": r.meta.get("title", ""), "metrics": r.scalar_metrics}
+        {"run_id": r.run_id, "lab": r.lab, "verb": r.verb, "status": r.status, "created": r.created,
+         "title": r.meta.get("title", ""), "metrics": r.scalar_metrics}
         for r in runs
     ]
     if args.json:
@@ -73,7 +54,7 @@ def _cmd_runs_list(args: argparse.Namespace) -> int:
     else:
         for row in rows:
             shown = ", ".join(f"{k}={v:.4g}" for k, v in list(row["metrics"].items())[:4])
-            print(f"{row['run_id']}  {row['title'][:40]:40s}  {shown}")
+            print(f"{row['run_id']}  {row['status']:8s} {row['title'][:40]:40s}  {shown}")
     return 0
 
 
@@ -106,14 +87,15 @@ def _cmd_runs_import(args: argparse.Namespace) -> int:
     run_id = store.import_card(card)
     payload: dict[str, Any] = {"run_id": run_id}
     if args.rerun:
-        from lab.core.registry import rerunner
+        from lab.core.jobs import run_foreground
+        from lab.core.progress import TextProgress
+        from lab.core.verbs import rerun_work
 
-        fn = rerunner(card["lab"])
-        if fn is None:
-            raise LabInputError(f"The {card['lab']} lab cannot re-run cards yet; the card was imported as {run_id}.")
-        metrics, artifacts = fn(card["config"])
-        payload["rerun_id"] = store.save_run(card["lab"], card["config"], metrics, artifacts, title=f"re-run of {card.get('run_id')}")
-        payload["metrics"] = metrics
+        lab_key, verb, _, work = rerun_work(store.load_run(run_id))
+        output, rerun_id = run_foreground(lab_key, f"re-run of {card.get('run_id')}", work,
+                                          progress=TextProgress(f"re-run {lab_key} {verb}"), store=store)
+        payload["rerun_id"] = rerun_id
+        payload["metrics"] = output.metrics
     emit(payload, args.json, f"imported as {run_id}" + (f", re-run as {payload['rerun_id']}" if "rerun_id" in payload else ""))
     return 0
 
@@ -162,18 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_runs_delete)
     runs.set_defaults(func=lambda a: (runs.print_help(), 0)[1])
 
-    for key in LAB_CLI_MODULES:
-        try:
-            module = importlib.import_module(f"lab.{key}.cli")
-        except ModuleNotFoundError as err:
-            if err.name == f"lab.{key}.cli" or err.name == f"lab.{key}":
-                continue  # this lab has no command group yet
-            raise
-        module.register(groups)
+    from lab.core.registry import labs
+
+    for spec in labs():
+        if not spec.built:
+            continue  # a lab that is declared but not built has no command group yet
+        group = groups.add_parser(spec.key, help=f"{spec.title}: {spec.question}")
+        verbs = group.add_subparsers(dest="verb", metavar="<verb>", parser_class=OneLineArgumentParser)
+        if spec.cli:  # hand-made parsers for verbs that need more than their config's fields
+            importlib.import_module(spec.cli).register(verbs)
+        for verb in spec.verbs:
+            if verb.name not in verbs.choices:
+                add_verb_parser(verbs, spec.key, verb)
+        group.set_defaults(func=lambda a, g=group: (g.print_help(sys.stdout), 0)[1])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="dynlab: %(levelname)s %(name)s: %(message)s")
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)

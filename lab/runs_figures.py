@@ -24,6 +24,55 @@ def run_figures(run: Run) -> list[go.Figure]:
     return figures
 
 
+STATUS_WORDS = {"done": "finished", "stopped": "stopped early", "failed": "failed"}
+
+
+def runs_table(runs: list[Run], titles: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per run: id, lab, status (finished / stopped early / failed), when, title, config, metrics."""
+    titles = titles or {}
+    rows = []
+    for r in runs:
+        shown = {k: v for k, v in flatten(r.config).items() if not isinstance(v, list)}
+        rows.append({
+            "run": r.run_id,
+            "lab": titles.get(r.lab, r.lab),
+            "status": STATUS_WORDS.get(r.status, r.status),
+            "when": r.created.replace("T", " ")[:19],
+            "title": r.meta.get("title", ""),
+            "config": ", ".join(f"{k}={v}" for k, v in list(shown.items())[:6]),
+            **{k: round(v, 4) for k, v in list(r.scalar_metrics.items())[:4]},
+        })
+    return pd.DataFrame(rows)
+
+
+def flatten(config: dict, prefix: str = "") -> dict:
+    """``{"worm": {"neurons": 40}}`` -> ``{"worm.neurons": 40}`` (lists kept as values)."""
+    out: dict = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def compare_configs_table(runs: list[Run]) -> pd.DataFrame:
+    """The config fields whose values differ between the runs: one row per field, one column per run."""
+    flat = [flatten(r.config) for r in runs]
+    names: list[str] = []
+    for f in flat:
+        names += [k for k in f if k not in names]
+    missing = object()
+    differing = [k for k in names if len({repr(f.get(k, missing)) for f in flat}) > 1]
+    return pd.DataFrame({r.run_id: [_cell(f.get(k)) for k in differing] for r, f in zip(runs, flat, strict=True)},
+                        index=differing)
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
 def compare_metrics_table(runs: list[Run]) -> pd.DataFrame:
     """Scalar metrics side by side: one column per run, one row per metric (union over runs)."""
     names: list[str] = []

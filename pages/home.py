@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from app import ui
 from app.navigation import build_pages
 from lab.core.registry import LABS
 
+ui.set_namespace("home")
 st.title("Dynamic Networks Lab")
 st.markdown(
     "Train, watch and take apart networks whose **computation, memory or structure changes** with the "

@@ -2,6 +2,30 @@
 
 ``data`` (CSV/NPZ/NWB readers) and ``synthetic`` (planted worms) -> ``affinities`` (per-window pairwise
 affinity, tensor pairs x windows x animals) -> ``ntf`` (tensorly HALS, rank scan) -> ``communities``
-(Leiden/Louvain per factor, membership per window, ARI/NMI) -> ``pipeline`` (config in, result out,
-jobs, lab-card re-runs) -> ``figures`` (plotly) and ``cli`` (``dynlab connectome run|scan``).
+(Leiden/Louvain per factor, membership per window, ARI/NMI) -> ``pipeline`` (config in, result out)
+-> ``figures`` (plotly) and ``cli`` (``dynlab connectome run|scan``).
 """
+
+from lab.core.labs import LabSpec, Verb
+
+LAB = LabSpec(
+    key="connectome",
+    title="Dynamic connectome",
+    question="Which neurons work together, and when?",
+    papers=("Dyballa et al. 2024, Learning dynamic representations of the functional connectome",),
+    icon=":material/hub:",
+    page="pages/connectome.py",
+    order=30,
+    cli="lab.connectome.cli",
+    verbs=(
+        Verb("run", "lab.connectome.pipeline:ConnectomeConfig", "lab.connectome.pipeline:run_verb",
+             help="factorize and find communities per factor and per window",
+             example={"source": "synthetic", "worm": {"neurons": 10, "communities": 2, "epochs": 2, "animals": 2,
+                                                      "frames_per_epoch": 60}, "rank": 2, "n_iter_max": 30}),
+        Verb("scan", "lab.connectome.pipeline:ScanConfig", "lab.connectome.pipeline:run_scan_verb",
+             help="rank scan: error and factor similarity over random restarts",
+             example={"source": "synthetic", "worm": {"neurons": 10, "communities": 2, "epochs": 2, "animals": 2,
+                                                      "frames_per_epoch": 60}, "ranks": [1, 2], "restarts": 2,
+                      "n_iter_max": 30}),
+    ),
+)

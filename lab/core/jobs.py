@@ -12,6 +12,7 @@ Limits, so several visitors of one server do not starve each other:
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,8 @@ from lab.core.errors import LabInputError
 from lab.core.progress import ProgressCallback
 from lab.core.runstore import RunStore
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class JobOutput:
@@ -36,6 +39,9 @@ class JobOutput:
     result: Any = None
     title: str = ""
     save: bool = True
+    verb: str = ""  # the lab verb that made it: a saved run re-runs by this name
+    key: str = ""  # hash of the config and the data's content (lab.core.verbs.config_key)
+    data_key: str = ""  # what the data was, when it is not in the config (an upload's content hash)
 
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
@@ -48,6 +54,10 @@ class Job:
     lab: str
     name: str
     owner: str
+    verb: str = ""
+    key: str = ""  # config + data hash: the page shows this job's result only for the same inputs
+    panel: str = "job"  # which job panel of the page started it
+    config: dict[str, Any] = field(default_factory=dict)
     status: str = QUEUED
     step: int = 0
     total: int = 0
@@ -113,6 +123,10 @@ class JobRunner:
         *,
         owner: str = "cli",
         max_history: int = 5000,
+        verb: str = "",
+        key: str = "",
+        panel: str = "job",
+        config: Mapping[str, Any] | None = None,
     ) -> Job:
         """Start ``work`` on a thread; raise :class:`LabInputError` if ``owner`` already has an active job."""
         with self._lock:
@@ -121,7 +135,8 @@ class JobRunner:
                     raise LabInputError(
                         f"'{job.name}' is still running in this session; wait for it or stop it before starting another job."
                     )
-            job = Job(job_id=uuid.uuid4().hex[:12], lab=lab, name=name, owner=owner)
+            job = Job(job_id=uuid.uuid4().hex[:12], lab=lab, name=name, owner=owner, verb=verb, key=key,
+                      panel=panel, config=dict(config or {}))
             self._jobs[job.job_id] = job
             self._trim()
 
@@ -144,17 +159,23 @@ class JobRunner:
                     output = work(on_progress)
                     job.output = output
                     if output.save:
-                        metrics = dict(output.metrics)
-                        if job.stop_requested:
-                            metrics["stopped_early"] = True
-                        job.run_id = self.store.save_run(
-                            lab, output.config, metrics, output.artifacts, title=output.title or name
-                        )
+                        job.run_id = save_output(self.store, lab, name, output, stopped=job.stop_requested)
                     job.status = STOPPED if job.stop_requested else DONE
                 except BaseException as err:  # the job's error is shown to the person, never raised in the UI
                     job.error = _one_sentence(err)
                     job.traceback = traceback.format_exc()
                     job.status = FAILED
+                    if isinstance(err, LabInputError):
+                        log.warning("job %s (%s %s) stopped on bad input: %s", job.job_id, lab, name, job.error)
+                    else:
+                        log.error("job %s (%s %s) failed:\n%s", job.job_id, lab, name, job.traceback)
+                    try:  # a failed run is listed too (status "failed", its reason), so nobody wonders where it went
+                        job.run_id = self.store.save_run(
+                            lab, job.config, {}, title=name,
+                            extra_meta={"verb": job.verb, "status": FAILED, "error": job.error},
+                        )
+                    except Exception:  # noqa: BLE001 - saving the failure must not hide it
+                        log.exception("could not save the failed job %s", job.job_id)
                 finally:
                     job.finished = time.time()
 
@@ -168,9 +189,6 @@ class JobRunner:
         with self._lock:
             found = [j for j in self._jobs.values() if (lab is None or j.lab == lab) and (owner is None or j.owner == owner)]
         return sorted(found, key=lambda j: j.started, reverse=True)
-
-    def active_count(self) -> int:
-        return sum(1 for j in self._jobs.values() if j.status == RUNNING)
 
     def _trim(self) -> None:
         finished = [j for j in self._jobs.values() if not j.active]
@@ -237,9 +255,20 @@ def run_foreground(
         finish = getattr(progress, "finish", None)
         if callable(finish):
             finish()
-    if stop.is_set():
-        output.metrics = {**output.metrics, "stopped_early": True}
     run_id = None
     if output.save:
-        run_id = (store or RunStore()).save_run(lab, output.config, output.metrics, output.artifacts, title=output.title or name)
+        run_id = save_output(store or RunStore(), lab, name, output, stopped=stop.is_set())
+    elif stop.is_set():
+        output.metrics = {**output.metrics, "stopped_early": True}
     return output, run_id
+
+
+def save_output(store: RunStore, lab: str, name: str, output: JobOutput, *, stopped: bool) -> str:
+    """Save a job's output as a run; a stopped job's metrics say ``stopped_early`` and its status ``stopped``."""
+    if stopped:
+        output.metrics = {**output.metrics, "stopped_early": True}
+    meta = {"verb": output.verb, "status": STOPPED if stopped else DONE}
+    if output.data_key:
+        meta["data_key"] = output.data_key
+    return store.save_run(lab, output.config, output.metrics, output.artifacts, title=output.title or name,
+                          extra_meta=meta)

@@ -34,29 +34,48 @@ def report(
 
 
 class TextProgress:
-    """A progress callback that draws a one-line text bar on a stream (the CLI's foreground jobs)."""
+    """A progress callback for the CLI's foreground jobs, on stderr by default.
 
-    def __init__(self, label: str, stream=None, width: int = 30) -> None:
+    On a terminal it redraws one bar in place (``\\r``); on a pipe or a file it writes a plain line at
+    most every ``every`` seconds (and the last step), so ``dynlab ... 2>log`` stays readable.
+    """
+
+    def __init__(self, label: str, stream=None, width: int = 30, every: float = 5.0) -> None:
         import sys
 
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
+        self.every = every
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty()) if callable(isatty) else False
+        self._open = False
+        self._last = float("-inf")
 
     def __call__(self, step: int, total: int, metrics: Mapping[str, float]) -> bool:
-        frac = 0.0 if total <= 0 else min(1.0, step / total)
-        filled = int(round(frac * self.width))
+        import time
+
         shown = "  ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:4] if isinstance(v, int | float))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {step}/{total} {shown}")
-        self._open = step < total
-        if not self._open:
-            self.stream.write("\n")
+        done = total > 0 and step >= total
+        if self.tty:
+            frac = 0.0 if total <= 0 else min(1.0, step / total)
+            filled = int(round(frac * self.width))
+            self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {step}/{total} {shown}")
+            self._open = not done
+            if done:
+                self.stream.write("\n")
+        else:
+            now = time.monotonic()
+            if not done and now - self._last < self.every:
+                return False
+            self._last = now
+            self.stream.write(f"{self.label}: {step}/{total} {shown}\n")
         self.stream.flush()
         return False
 
     def finish(self) -> None:
         """End the bar's line if the work stopped before its last step (converged early, or stopped)."""
-        if getattr(self, "_open", False):
+        if self._open:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False

@@ -1,92 +1,55 @@
-"""The five labs: what each is, where its page lives, and how a saved run is re-run.
+"""The labs, found by looking for ``LAB = LabSpec(...)`` in every package under ``lab/``.
 
-Re-runners are named as ``"module:function"`` strings so that listing labs imports no heavy module.
-A re-runner takes a config dict and returns ``(metrics, artifacts)`` like the lab's own job.
+``lab/core`` holds the mechanism only: it never names a lab. A package under ``lab/`` is a lab when its
+``__init__`` defines ``LAB``; the labs are listed in their declared ``order``.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+import logging
+import pkgutil
+from functools import cache
+
+import lab
+from lab.core.errors import LabInputError
+from lab.core.labs import LabSpec, Verb, resolve
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LabSpec", "Verb", "labs", "lab_info", "lab_keys", "resolve"]
 
 
-@dataclass(frozen=True)
-class LabInfo:
-    key: str
-    title: str
-    question: str
-    papers: tuple[str, ...]
-    icon: str  # a Material Symbols name, e.g. ":material/route:"
-    page: str  # file under pages/
-    rerun: str | None = None  # "module:function", None while the lab is not built
-    built: bool = False
+@cache
+def labs() -> tuple[LabSpec, ...]:
+    """Every declared lab, in order."""
+    found = []
+    for module in pkgutil.iter_modules(lab.__path__):
+        if not module.ispkg or module.name == "core":
+            continue
+        package = importlib.import_module(f"lab.{module.name}")
+        spec = getattr(package, "LAB", None)
+        if isinstance(spec, LabSpec):
+            if spec.key != module.name:
+                log.warning("lab.%s declares key %r; its package name is used as its key", module.name, spec.key)
+            found.append(spec)
+    return tuple(sorted(found, key=lambda s: (s.order, s.key)))
 
 
-LABS: tuple[LabInfo, ...] = (
-    LabInfo(
-        "pointer",
-        "Pointer tours",
-        "Can attention point at its inputs to solve convex hull, Delaunay and TSP - how close to optimal, how far beyond the training size?",
-        ("Vinyals et al. 2015, Pointer Networks", "Kool et al. 2019, Attention, Learn to Solve Routing Problems!", "Kwon et al. 2020, POMO"),
-        ":material/route:",
-        "pages/pointer.py",
-        rerun="lab.pointer.service:rerun",
-        built=True,
-    ),
-    LabInfo(
-        "routing",
-        "Routing & early exits",
-        "Which inputs and tokens get how much compute, and what does that buy?",
-        ("Teerapittayanon et al. 2016, BranchyNet", "JEI-DNN", "Dynamic Confidence", "Duo-LLM small/big/skip routes"),
-        ":material/alt_route:",
-        "pages/routing.py",
-    ),
-    LabInfo(
-        "connectome",
-        "Dynamic connectome",
-        "Which neurons work together, and when?",
-        ("Dyballa et al. 2024, Learning dynamic representations of the functional connectome",),
-        ":material/hub:",
-        "pages/connectome.py",
-        rerun="lab.connectome.pipeline:rerun",
-        built=True,
-    ),
-    LabInfo(
-        "kvcache",
-        "KV-cache physics",
-        "What happens to attention routing when the KV cache is compressed, and where is the cliff?",
-        ("Physics of KV-cache compression (2026)", "Meta-Soft attention flow"),
-        ":material/memory:",
-        "pages/kvcache.py",
-    ),
-    LabInfo(
-        "trajectories",
-        "Trajectory groups",
-        "Who moves with whom, and does knowing it improve prediction?",
-        ("Xu et al. 2022, DynGroupNet", "Kipf et al. 2018, NRI"),
-        ":material/groups:",
-        "pages/trajectories.py",
-    ),
-)
-
-LAB_KEYS: tuple[str, ...] = tuple(info.key for info in LABS)
+def lab_keys() -> tuple[str, ...]:
+    return tuple(spec.key for spec in labs())
 
 
-def lab_info(key: str) -> LabInfo:
-    for info in LABS:
-        if info.key == key:
-            return info
-    raise KeyError(key)
+def lab_info(key: str) -> LabSpec:
+    for spec in labs():
+        if spec.key == key:
+            return spec
+    raise LabInputError(f"unknown lab {key!r}; known labs: {', '.join(lab_keys())}.")
 
 
-def resolve(target: str) -> Callable[..., Any]:
-    """Import ``"module:function"`` and return the function."""
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def rerunner(lab: str) -> Callable[[dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]] | None:
-    info = lab_info(lab)
-    return resolve(info.rerun) if info.rerun else None
+def __getattr__(name: str):  # LABS / LAB_KEYS as attributes, computed on first use
+    if name == "LABS":
+        return labs()
+    if name == "LAB_KEYS":
+        return lab_keys()
+    raise AttributeError(name)

@@ -15,6 +15,7 @@ half-written run. A run exports as one JSON *lab card* that can be imported else
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import re
@@ -29,6 +30,8 @@ from typing import Any
 
 from lab.core.errors import LabInputError
 from lab.core.files import atomic_write_json, to_jsonable
+
+log = logging.getLogger(__name__)
 
 CARD_FORMAT = "dynlab-lab-card"
 CARD_VERSION = 1
@@ -70,6 +73,17 @@ class Run:
     @property
     def scalar_metrics(self) -> dict[str, float]:
         return {k: v for k, v in self.metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+    @property
+    def verb(self) -> str:
+        return str(self.meta.get("verb") or "")
+
+    @property
+    def status(self) -> str:
+        """``done``, ``stopped`` or ``failed`` (runs saved before statuses were kept: from their metrics)."""
+        if self.meta.get("status"):
+            return str(self.meta["status"])
+        return "stopped" if self.metrics.get("stopped_early") else "done"
 
     @property
     def curves(self) -> dict[str, list[float]]:
@@ -185,7 +199,8 @@ class RunStore:
                 continue
             try:
                 run = self.load_run(path.name)
-            except (OSError, ValueError, KeyError, LabInputError):
+            except (OSError, ValueError, KeyError, LabInputError) as err:
+                log.warning("skipping the damaged run folder %s: %s", path, err)
                 continue  # a damaged run folder is skipped, not fatal
             if lab is None or run.lab == lab:
                 runs.append(run)
@@ -202,6 +217,8 @@ class RunStore:
             "lab": run.lab,
             "created": run.created,
             "title": run.meta.get("title", ""),
+            "verb": run.verb,
+            "status": run.status,
             "seed": run.meta.get("seed"),
             "device": run.meta.get("device"),
             "versions": run.meta.get("versions", {}),
@@ -219,13 +236,14 @@ class RunStore:
             seed=card.get("seed"),
             device=card.get("device"),
             title=card.get("title") or f"imported {card.get('run_id', '')}".strip(),
-            extra_meta={"imported_from": card.get("run_id"), "imported_versions": card.get("versions", {})},
+            extra_meta={"imported_from": card.get("run_id"), "imported_versions": card.get("versions", {}),
+                        "verb": card.get("verb") or "", "status": card.get("status") or ""},
         )
 
 
 def validate_card(card: Any) -> dict[str, Any]:
     """Check that ``card`` is a lab card; raise :class:`LabInputError` with what is wrong."""
-    from lab.core.registry import LAB_KEYS
+    from lab.core.registry import lab_keys
 
     if not isinstance(card, dict):
         raise LabInputError("A lab card must be a JSON object; export one from the Runs page or `dynlab runs export`.")
@@ -233,8 +251,8 @@ def validate_card(card: Any) -> dict[str, Any]:
         raise LabInputError(f"This JSON is not a dynlab lab card (format is {card.get('format')!r}, expected '{CARD_FORMAT}').")
     if card.get("version") != CARD_VERSION:
         raise LabInputError(f"Lab card version {card.get('version')!r} is not supported; this dynlab reads version {CARD_VERSION}.")
-    if card.get("lab") not in LAB_KEYS:
-        raise LabInputError(f"Lab card names an unknown lab {card.get('lab')!r}; known labs: {', '.join(LAB_KEYS)}.")
+    if card.get("lab") not in lab_keys():
+        raise LabInputError(f"Lab card names an unknown lab {card.get('lab')!r}; known labs: {', '.join(lab_keys())}.")
     for key in ("config", "metrics"):
         if not isinstance(card.get(key), dict):
             raise LabInputError(f"Lab card has no '{key}' object; re-export it with dynlab.")

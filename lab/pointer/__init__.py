@@ -1,0 +1,29 @@
+"""Pointer tours: Pointer Networks, the attention model and POMO on convex hull, Delaunay and TSP.
+
+Verbs: ``solve`` (a model or a classical solver on random or given instances, scored against the
+reference) and ``train`` (supervised / imitation, then POMO fine-tuning).
+"""
+
+from lab.core.labs import LabSpec, Verb
+
+LAB = LabSpec(
+    key="pointer",
+    title="Pointer tours",
+    question="Can attention point at its inputs to solve convex hull, Delaunay and TSP - how close to optimal, "
+             "how far beyond the training size?",
+    papers=("Vinyals et al. 2015, Pointer Networks", "Kool et al. 2019, Attention, Learn to Solve Routing Problems!",
+            "Kwon et al. 2020, POMO"),
+    icon=":material/route:",
+    page="pages/pointer.py",
+    order=10,
+    cli="lab.pointer.cli",
+    verbs=(
+        Verb("solve", "lab.pointer.service:SolveConfig", "lab.pointer.service:run_solve",
+             help="solve random or given instances with a model or a classical solver, against the reference",
+             example={"task": "tsp", "model": "am", "n": 8, "num": 2, "decode": "sample", "num_samples": 4}),
+        Verb("train", "lab.pointer.train:TrainConfig", "lab.pointer.train:run_train",
+             help="train a pointer model (progress on stderr; Ctrl-C stops and keeps the result)",
+             example={"task": "hull", "model": "ptrnet", "n_min": 5, "n_max": 6, "hidden": 16, "steps": 6,
+                      "batch_size": 8, "eval_num": 4}),
+    ),
+)

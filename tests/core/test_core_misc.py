@@ -66,6 +66,35 @@ def test_report_and_text_progress(capsys):
     assert "5/10" in capsys.readouterr().err
 
 
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+
+def test_text_progress_redraws_on_a_terminal_and_writes_few_plain_lines_on_a_pipe():
+    tty = _Stream(True)
+    bar = TextProgress("ntf", stream=tty)
+    for step in range(1, 301):
+        bar(step, 300, {"error": 1.0 / step})
+    assert tty.text.count("\r") == 300 and tty.text.endswith("\n")
+    pipe = _Stream(False)
+    bar = TextProgress("ntf", stream=pipe, every=60.0)
+    for step in range(1, 301):
+        bar(step, 300, {"error": 1.0 / step})
+    lines = pipe.text.splitlines()
+    assert "\r" not in pipe.text and len(lines) == 2  # the first report and the last step, nothing between
+    assert lines[-1].startswith("ntf: 300/300")
+
+
 def _counting_work(steps, seen, delay=0.0, fail_at=None):
     def work(on_progress):
         done = 0
@@ -104,11 +133,34 @@ def test_job_can_be_stopped_and_keeps_its_partial_result(tmp_path):
     assert RunStore(tmp_path).load_run(job.run_id).metrics["stopped_early"] is True
 
 
-def test_failed_job_reports_one_sentence(tmp_path):
+def test_failed_job_reports_one_sentence_and_is_listed_as_failed(tmp_path, caplog):
     runner = JobRunner(store=RunStore(tmp_path))
-    job = runner.wait(runner.submit("pointer", "bad", _counting_work(5, [], fail_at=2), owner="a"), timeout=10)
+    job = runner.wait(runner.submit("pointer", "bad", _counting_work(5, [], fail_at=2), owner="a",
+                                    config={"steps": 5}), timeout=10)
     assert job.status == FAILED and job.error == "the input ran out; use more frames."
-    assert RunStore(tmp_path).list_runs() == []
+    (run,) = RunStore(tmp_path).list_runs()
+    assert run.status == "failed" and run.meta["error"] == job.error and run.config == {"steps": 5}
+    assert "the input ran out" in caplog.text  # logged, so an operator can find out why
+
+
+def test_a_crashing_job_logs_its_traceback(tmp_path, caplog):
+    def crash(on_progress):
+        raise ZeroDivisionError("boom")
+
+    runner = JobRunner(store=RunStore(tmp_path))
+    job = runner.wait(runner.submit("pointer", "crash", crash, owner="a"), timeout=10)
+    assert job.status == FAILED and job.error == "ZeroDivisionError: boom"
+    assert "Traceback" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
+def test_damaged_run_folder_is_skipped_and_logged(tmp_path, caplog):
+    store = RunStore(tmp_path)
+    good = store.save_run("pointer", {}, {"x": 1})
+    bad = tmp_path / "pointer-20260101-000000-abcdef"
+    bad.mkdir()
+    (bad / "meta.json").write_text("{not json")
+    assert [r.run_id for r in store.list_runs()] == [good]
+    assert "damaged run folder" in caplog.text
 
 
 def test_one_active_job_per_owner_and_a_global_cap(tmp_path):
