@@ -1,6 +1,11 @@
 """Shared fixtures: every test gets its own run store (DYNLAB_HOME) so nothing touches ./runs."""
 
+import sys
+from pathlib import Path
+
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import toylab`: a toy lab for core and app tests
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import toylab
+import toylab  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

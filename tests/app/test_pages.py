@@ -57,23 +57,41 @@ def test_runs_page_with_zero_runs_says_how_to_make_one():
     assert any("No runs yet" in i.value for i in at.info)
 
 
-def test_runs_page_shows_and_compares_runs():
+def test_runs_page_shows_status_and_where_configs_differ():
     store = RunStore()
-    a = store.save_run("pointer", {"n": 10, "seed": 1}, {"gap": 0.05, "curves": {"loss": [3, 2, 1]}}, title="first")
-    b = store.save_run("pointer", {"n": 20, "seed": 2}, {"gap": 0.02, "curves": {"loss": [4, 2, 0.5]}}, title="second")
+    a = store.save_run("connectome", {"rank": 3, "seed": 1, "worm": {"snr": 2.0}}, {"error": 0.5,
+                       "curves": {"loss": [3, 2, 1]}}, title="first", extra_meta={"status": "done"})
+    b = store.save_run("connectome", {"rank": 4, "seed": 1, "worm": {"snr": 2.0}}, {"error": 0.4, "stopped_early": True,
+                       "curves": {"loss": [4, 2, 0.5]}}, title="second", extra_meta={"status": "stopped"})
+    c = store.save_run("connectome", {"rank": 5, "seed": 1}, {}, title="third",
+                       extra_meta={"status": "failed", "error": "rank 5 is too large"})
     at = open_page("pages/runs.py")
     assert not at.exception
     frame = at.dataframe[0].value
-    assert {a, b} <= set(frame["run"])
-    compare = at.multiselect(key="run_compare")
-    compare.set_value([a, b]).run()
+    status = dict(zip(frame["run"], frame["status"], strict=True))
+    assert status == {a: "finished", b: "stopped early", c: "failed"}
+    at.multiselect(key="run_compare").set_value([a, b]).run()
     assert not at.exception
-    assert any(a in list(df.value.columns) and b in list(df.value.columns) for df in at.dataframe)
+    diff = next(df.value for df in at.dataframe if list(df.value.columns) == [a, b] and "rank" in df.value.index)
+    assert list(diff.index) == ["rank"] and list(diff.loc["rank"]) == ["3", "4"]  # rank 3 vs 4 is visible
+    assert any(a in list(df.value.columns) and "error" in df.value.index for df in at.dataframe)
 
 
-def test_bad_lab_card_upload_shows_one_sentence():
-    """The import path validates a card; an invalid one is an error box, not an exception."""
-    from lab.core.errors import LabInputError
+def test_importing_a_card_opens_it_and_a_bad_card_is_one_sentence():
+    store = RunStore()
+    store.save_run("connectome", {"rank": 2}, {"error": 0.9}, title="older")
+    source = RunStore(store.root.parent / "elsewhere")
+    card = source.export_card(source.save_run("connectome", {"rank": 7, "seed": 3}, {"error": 0.25}, title="shared"))
+    at = open_page("pages/runs.py")
+    at.file_uploader(key="card_upload").upload("card.json", b'{"format": "nope"}', "application/json").run()
+    at.button(key="card_import").click().run()
+    assert not at.exception
+    assert any("not a dynlab lab card" in e.value for e in at.error)
+    import json
 
-    with pytest.raises(LabInputError, match="not a dynlab lab card"):
-        RunStore().import_card({"format": "something-else"})
+    at.file_uploader(key="card_upload").set_value(("card.json", json.dumps(card).encode(), "application/json")).run()
+    at.button(key="card_import").click().run()
+    assert not at.exception
+    imported = [r for r in store.list_runs() if r.meta.get("imported_from") == card["run_id"]]
+    assert len(imported) == 1
+    assert at.selectbox(key="runs:pick").value == imported[0].run_id  # the picker opens the imported run

@@ -64,3 +64,34 @@ def test_installed_command_runs():
     """The console script works as a person would call it (no traceback, exit 2 on bad input)."""
     proc = subprocess.run([sys.executable, "-m", "lab.cli", "runs", "show", "x"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_verb_without_a_hand_made_parser_gets_one_from_its_config_and_reruns_by_verb(capsys, monkeypatch, tmp_path):
+    import toylab
+
+    monkeypatch.setattr("lab.core.registry.labs", lambda: (toylab.TOY,))
+    code, out, err = run_cli(capsys, "pointer", "count", "--steps", "4", "--delay", "0", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["metrics"] == {"counted": 4}
+    run = RunStore().load_run(doc["run_id"])
+    assert run.verb == "count" and run.config["steps"] == 4 and run.status == "done"
+    card_file = tmp_path / "card.json"
+    run_cli(capsys, "runs", "export", doc["run_id"], "-o", str(card_file))
+    code, out, _ = run_cli(capsys, "runs", "import", str(card_file), "--rerun", "--json")
+    again = json.loads(out)
+    assert code == 0 and again["metrics"] == {"counted": 4}
+    assert RunStore().load_run(again["rerun_id"]).verb == "count"
+    code, _, err = run_cli(capsys, "pointer", "count", "--seed", "-3")
+    assert code == 2 and err.count("\n") == 1 and "seed is -3" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pointer", "count", "--steps", "many"])
+    assert exit_info.value.code == 2 and capsys.readouterr().err.count("\n") == 1
+
+
+def test_device_defaults_to_dynlab_device(monkeypatch, capsys):
+    from lab.core.cli import cli_device
+
+    monkeypatch.setenv("DYNLAB_DEVICE", "cpu")
+    assert cli_device(None) == "cpu"
+    monkeypatch.setattr("lab.core.device._cuda_available", lambda: False)
+    assert cli_device("cuda") == "cpu" and "no CUDA device" in capsys.readouterr().err
