@@ -6,9 +6,8 @@ A toy verb stands in for a lab's (``toylab.py``), registered as the "pointer" la
 import time
 
 import pytest
+import toylab
 from streamlit.testing.v1 import AppTest
-
-import toylab  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -18,8 +17,8 @@ def _toy_lab(monkeypatch):
 
 def _panel_script():
     import streamlit as st
-
     import toylab
+
     from app import ui
 
     ui.set_namespace("pointer")
