@@ -283,11 +283,11 @@ def session_owner() -> str:
         st.session_state[OWNER_KEY] = owner
         st.session_state["dynlab:owner_cookie_set"] = cookie == owner
     if not st.session_state.get("dynlab:owner_cookie_set"):
-        import streamlit.components.v1 as components
-
-        # A zero-height component on the page's own origin writes the cookie (one year, this site only).
-        components.html(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age=31536000; "
-                        "SameSite=Strict';</script>", height=0)
+        # A tiny same-origin frame writes the cookie (one year, this site only). ``owner`` is our own hex
+        # id (a cookie value is only reused when it is alphanumeric), never text from a user.
+        with st.container(height=1, border=False):
+            st.iframe(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age=31536000; "
+                      "SameSite=Strict';</script>", height=1)
         st.session_state["dynlab:owner_cookie_set"] = True
     return owner
 
