@@ -106,6 +106,33 @@ def _cmd_runs_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- dynlab sweep ----------------------------------------------------------------------------------
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from lab.core.backends import check_backend
+    from lab.core.cli import read_config_file
+    from lab.core.progress import TextProgress
+    from lab.core.sweep import SweepConfig, parse_grid
+    from lab.core.verbs import get_verb, run_foreground_verb
+
+    get_verb(args.lab, args.verb)
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(",") if s.strip())
+    except ValueError:
+        raise LabInputError(f"--seeds '{args.seeds}' is not a list of integers; write e.g. --seeds 0,1,2.") from None
+    config = SweepConfig(lab=args.lab, verb=args.verb, base=read_config_file(args.config),
+                         grid=parse_grid(args.grid or [], args.lab, args.verb), seeds=seeds,
+                         backend=check_backend(args.backend), workers=args.workers)
+    output, run_id = run_foreground_verb(args.lab, "sweep", config,
+                                         progress=TextProgress(f"sweep {args.lab} {args.verb}"))
+    doc = {**output.result.to_json(), "run_id": run_id}
+    lines = [f"{len(doc['points'])} points on {doc['backend']} in {doc['seconds']:.1f} s (run {run_id})"]
+    for row in output.result.table():
+        lines.append("  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                      for k, v in row.items() if v != ""))
+    emit(doc, args.json, "\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="dynlab",
@@ -143,6 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_json_flag(p)
     p.set_defaults(func=_cmd_runs_delete)
     runs.set_defaults(func=lambda a: (runs.print_help(), 0)[1])
+
+    p = groups.add_parser("sweep", help="run a lab verb over a grid of config values and seeds (local or Ray)",
+                          description="Every point (grid combination x seed) runs as a job; the table is saved as "
+                                      "one run as it goes. --json prints {points: [{config, seed, metrics, status, "
+                                      "error}], seconds, backend, run_id}.")
+    p.add_argument("lab", help="the lab's key, e.g. connectome")
+    p.add_argument("verb", help="the verb to sweep, e.g. run")
+    p.add_argument("--grid", action="append", metavar="FIELD=V1,V2,...", help="a config field and its values (repeat)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds (default 0)")
+    p.add_argument("--backend", choices=("local", "ray"), default=None,
+                   help="where points run (default: ray when DYNLAB_RAY_ADDRESS is set, else local)")
+    p.add_argument("--workers", type=int, default=0, help="points at once (0: DYNLAB_MAX_JOBS locally, 16 on Ray)")
+    p.add_argument("--config", help="a JSON file of base config fields (or a lab card)")
+    add_json_flag(p)
+    p.set_defaults(func=_cmd_sweep)
 
     from lab.core.registry import labs
 

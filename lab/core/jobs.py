@@ -42,6 +42,7 @@ class JobOutput:
     verb: str = ""  # the lab verb that made it: a saved run re-runs by this name
     key: str = ""  # hash of the config and the data's content (lab.core.verbs.config_key)
     data_key: str = ""  # what the data was, when it is not in the config (an upload's content hash)
+    run_id: str | None = None  # a run the work already saved as it went (a sweep): finished, not duplicated
 
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
@@ -57,6 +58,7 @@ class Job:
     verb: str = ""
     key: str = ""  # config + data hash: the page shows this job's result only for the same inputs
     panel: str = "job"  # which job panel of the page started it
+    backend: str = "local"  # where the work runs: "local" (a thread here) or "ray" (lab.core.backends)
     config: dict[str, Any] = field(default_factory=dict)
     status: str = QUEUED
     step: int = 0
@@ -127,8 +129,16 @@ class JobRunner:
         key: str = "",
         panel: str = "job",
         config: Mapping[str, Any] | None = None,
+        backend: str | None = None,
     ) -> Job:
-        """Start ``work`` on a thread; raise :class:`LabInputError` if ``owner`` already has an active job."""
+        """Start ``work`` on a thread; raise :class:`LabInputError` if ``owner`` already has an active job.
+
+        ``backend`` (default: ``DYNLAB_RAY_ADDRESS`` set -> ``ray``, else ``local``) is where the work
+        runs; the thread here waits for it, relays its progress and saves its output either way.
+        """
+        from lab.core.backends import check_backend
+
+        backend = check_backend(backend)
         with self._lock:
             for job in self._jobs.values():
                 if job.owner == owner and job.active:
@@ -136,7 +146,7 @@ class JobRunner:
                         f"'{job.name}' is still running in this session; wait for it or stop it before starting another job."
                     )
             job = Job(job_id=uuid.uuid4().hex[:12], lab=lab, name=name, owner=owner, verb=verb, key=key,
-                      panel=panel, config=dict(config or {}))
+                      panel=panel, config=dict(config or {}), backend=backend)
             self._jobs[job.job_id] = job
             self._trim()
 
@@ -156,7 +166,9 @@ class JobRunner:
                     return
                 job.status, job.started = RUNNING, time.time()
                 try:
-                    output = work(on_progress)
+                    from lab.core.backends import execute
+
+                    output = execute(job.backend, work, on_progress, key=job.job_id)
                     job.output = output
                     if output.save:
                         job.run_id = save_output(self.store, lab, name, output, stopped=job.stop_requested)
@@ -270,5 +282,8 @@ def save_output(store: RunStore, lab: str, name: str, output: JobOutput, *, stop
     meta = {"verb": output.verb, "status": STOPPED if stopped else DONE}
     if output.data_key:
         meta["data_key"] = output.data_key
+    if output.run_id:
+        store.update_run(output.run_id, metrics=output.metrics, artifacts=output.artifacts, meta=meta)
+        return output.run_id
     return store.save_run(lab, output.config, output.metrics, output.artifacts, title=output.title or name,
                           extra_meta=meta)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.core.errors import LabInputError
-from lab.core.files import atomic_write_json, to_jsonable
+from lab.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text, to_jsonable
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,34 @@ class RunStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return run_id
+
+    def update_run(
+        self,
+        run_id: str,
+        *,
+        metrics: Mapping[str, Any] | None = None,
+        artifacts: Mapping[str, bytes | str] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replace a run's metrics, add or replace artifacts, merge ``meta`` -- each file atomically.
+
+        For work saved as it goes (a sweep): a crash leaves the last complete state, never half a file.
+        """
+        path = self._path(run_id)
+        if meta:
+            current = json.loads((path / "meta.json").read_text())
+            atomic_write_json(path / "meta.json", {**current, **dict(meta)})
+        if metrics is not None:
+            atomic_write_json(path / "metrics.json", dict(metrics))
+        for name, content in (artifacts or {}).items():
+            if "/" in name or "\\" in name or name.startswith("."):
+                raise ValueError(f"artifact name {name!r} must be a plain file name")
+            target = path / "artifacts" / name
+            target.parent.mkdir(exist_ok=True)
+            if isinstance(content, str):
+                atomic_write_text(target, content)
+            else:
+                atomic_write_bytes(target, bytes(content))
 
     def delete_run(self, run_id: str) -> None:
         path = self._path(run_id)

@@ -41,7 +41,13 @@ def config_key(config: LabConfig | Mapping[str, Any], data_key: str = "") -> str
 
 
 def get_verb(lab: str, verb: str) -> Verb:
-    return lab_info(lab).verb(verb)
+    """The lab's verb ``verb``; ``sweep`` is every built lab's (:mod:`lab.core.sweep`)."""
+    spec = lab_info(lab)
+    if verb == "sweep" and spec.built:
+        from lab.core.sweep import SWEEP
+
+        return SWEEP
+    return spec.verb(verb)
 
 
 def make_config(lab: str, verb: str, values: Mapping[str, Any] | None = None, *, strict: bool = True) -> LabConfig:
@@ -59,29 +65,31 @@ def run_verb(lab: str, verb: str, config: LabConfig, on_progress: ProgressCallba
     return spec.run_function()(config, on_progress=on_progress, data=data)
 
 
-def result_title(lab: str, verb: str, config: LabConfig, result: Any) -> str:
-    title = getattr(result, "title", None)
-    if callable(title):
-        return str(title())
-    return f"{lab_info(lab).title}: {verb}"
-
-
-def pack(lab: str, verb: str, config: LabConfig, result: Any, data_key: str = "") -> JobOutput:
+def pack(lab: str, verb: str, config: LabConfig, result: Any, data_key: str = "", lab_title: str = "") -> JobOutput:
     """A verb's result as job output: metrics and artifacts to save, the result kept in memory."""
     artifacts = result.artifacts() if callable(getattr(result, "artifacts", None)) else {}
+    title = result.title() if callable(getattr(result, "title", None)) else f"{lab_title or lab}: {verb}"
     return JobOutput(config=config.to_dict(), metrics=dict(result.metrics()), artifacts=dict(artifacts),
-                     result=result, title=result_title(lab, verb, config, result), verb=verb,
-                     key=config_key(config, data_key), data_key=data_key)
+                     result=result, title=str(title), verb=verb, key=config_key(config, data_key),
+                     data_key=data_key, run_id=getattr(result, "run_id", None))
 
 
 def verb_work(lab: str, verb: str, config: LabConfig, data: Any = None,
               data_key: str = "") -> Callable[[ProgressCallback], JobOutput]:
-    """Job work (``work(on_progress) -> JobOutput``) that runs ``lab verb`` on ``config``."""
-    get_verb(lab, verb)  # an unknown verb fails here, before a job starts
+    """Job work (``work(on_progress) -> JobOutput``) that runs ``lab verb`` on ``config``.
+
+    The verb is looked up here, once: the work itself needs no registry, so it runs as well on a Ray
+    worker as on a thread of this process.
+    """
+    spec = get_verb(lab, verb)  # an unknown verb fails here, before a job starts
+    if not isinstance(config, spec.config_class()):
+        raise TypeError(f"{lab} {verb} takes a {spec.config_class().__name__}, got {type(config).__name__}")
+    run = spec.run_function()
+    title = lab_info(lab).title
 
     def work(on_progress: ProgressCallback) -> JobOutput:
-        result = run_verb(lab, verb, config, on_progress=on_progress, data=data)
-        return pack(lab, verb, config, result, data_key)
+        result = run(config, on_progress=on_progress, data=data)
+        return pack(lab, verb, config, result, data_key, title)
 
     return work
 
