@@ -451,3 +451,46 @@ def lab_result(lab: str, verb: str, config, *, data: Any = None, data_key: str =
     if not compute:
         return None
     return _cached_verb(lab, verb, key, config, data)
+
+
+# -- sweeps -------------------------------------------------------------------------------------------
+def sweep_panel(lab: str, verb: str, base_config, fields: dict[str, str], *, metrics: Sequence[str] = ()) -> None:
+    """A sweep of ``lab verb`` around the page's current config: a grid over ``fields`` and seeds.
+
+    ``fields`` maps a config field to the values offered at first (comma-separated text). Runs as a
+    background job on the default backend (Ray when ``DYNLAB_RAY_ADDRESS`` is set); shows the table of
+    points and ``metric`` against the first swept field.
+    """
+    from lab.core.backends import default_backend
+    from lab.core.sweep import SweepConfig, parse_grid
+    from lab.runs_figures import sweep_figure
+
+    cols = st.columns(len(fields) + 1)
+    texts = [cols[i].text_input(f"{name} values", value, key=f"sweep:{lab}:{name}",
+                                help="comma-separated; leave empty to keep the page's value")
+             for i, (name, value) in enumerate(fields.items())]
+    seeds_text = cols[-1].text_input("seeds", "0,1,2", key=f"sweep:{lab}:seeds")
+    backend = default_backend()
+    st.caption(f"Backend: **{backend}**" + (" (DYNLAB_RAY_ADDRESS)" if backend == "ray" else
+                                            " - set DYNLAB_RAY_ADDRESS to run the points on a Ray cluster"))
+    config = None
+    try:
+        grid = parse_grid([f"{n}={t}" for n, t in zip(fields, texts, strict=True) if t.strip()], lab, verb)
+        seeds = tuple(int(s) for s in seeds_text.split(",") if s.strip())
+        config = SweepConfig(lab=lab, verb=verb, base=base_config.to_dict(), grid=grid, seeds=seeds, backend=backend)
+    except ValueError as err:  # LabInputError is a ValueError; int() of a bad seed too
+        show_error(err if isinstance(err, LabInputError) else LabInputError(f"seeds: {err}; write e.g. 0,1,2."))
+    job = job_panel(lab, "sweep", config, name=f"sweep of {verb}", start_label="Run sweep", panel="sweep",
+                    curve_keys=["done", "failed"])
+    if job is None or job.output is None or job.output.result is None:
+        return
+    result = job.output.result
+    rows = result.table()
+    st.dataframe(rows, hide_index=True)
+    if rows and result.config.grid:
+        names = list(result.config.grid)
+        numeric = [k for k in rows[0] if isinstance(rows[0][k], int | float) and k not in (*names, "seed")]
+        shown = [m for m in metrics if m in numeric] or numeric
+        if shown:
+            metric = st.selectbox("Metric", shown, key=f"sweep:{lab}:metric")
+            st.plotly_chart(sweep_figure(rows, names[0], metric, names[1:]), key=f"sweep:{lab}:fig")

@@ -94,3 +94,31 @@ def compare_curves_figure(runs: list[Run]) -> go.Figure | None:
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title="Curves", xaxis_title="recorded point",
                       legend=dict(orientation="h", y=-0.3))
     return fig
+
+
+def sweep_figure(rows: list[dict], x: str, metric: str, group_by: list[str] | tuple[str, ...] = ()) -> go.Figure:
+    """``metric`` against the grid field ``x`` for a sweep's points (``SweepResult.table()`` rows).
+
+    One line per combination of the ``group_by`` fields; each point is the mean over seeds, its bars the
+    min and max. Failed and stopped points are left out.
+    """
+    import numpy as np
+
+    groups: dict[str, dict] = {}
+    for row in rows:
+        if row.get("status") != "done" or not isinstance(row.get(metric), int | float):
+            continue
+        label = ", ".join(f"{k}={row.get(k)}" for k in group_by)
+        groups.setdefault(label, {}).setdefault(row[x], []).append(float(row[metric]))
+    fig = go.Figure()
+    for label, by_x in groups.items():
+        xs = sorted(by_x, key=lambda v: (isinstance(v, str), v))
+        means = [float(np.mean(by_x[v])) for v in xs]
+        lo = [m - min(by_x[v]) for m, v in zip(means, xs, strict=True)]
+        hi = [max(by_x[v]) - m for m, v in zip(means, xs, strict=True)]
+        fig.add_trace(go.Scatter(x=xs, y=means, mode="lines+markers", name=label or metric,
+                                 error_y=dict(type="data", array=hi, arrayminus=lo, visible=True)))
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), xaxis_title=x, yaxis_title=metric,
+                      title=f"{metric} vs {x} (mean over seeds; bars: min to max)",
+                      legend=dict(orientation="h", y=-0.25))
+    return fig

@@ -92,6 +92,10 @@ def one_run(store: RunStore, runs: dict) -> None:
                    + (f" · verb `{run.verb}`" if run.verb else ""))
         if run.scalar_metrics:
             st.dataframe(pd.DataFrame([run.scalar_metrics]).T.rename(columns={0: "value"}), width="stretch")
+        if run.verb == "sweep" and "points.csv" in run.artifacts and run.artifact_path("points.csv").stat().st_size:
+            st.markdown(f"**Points of the sweep** ({run.config.get('verb')} over "
+                        f"{', '.join(run.config.get('grid', {})) or 'its base config'}, seeds {run.config.get('seeds')})")
+            st.dataframe(pd.read_csv(run.artifact_path("points.csv")), hide_index=True, width="stretch")
         for i, fig in enumerate(run_figures(run)):
             st.plotly_chart(fig, key=f"runfig:{chosen}:{i}")
     with cols[1]:

@@ -95,3 +95,21 @@ def test_importing_a_card_opens_it_and_a_bad_card_is_one_sentence():
     imported = [r for r in store.list_runs() if r.meta.get("imported_from") == card["run_id"]]
     assert len(imported) == 1
     assert at.selectbox(key="runs:pick").value == imported[0].run_id  # the picker opens the imported run
+
+
+def test_runs_page_lists_a_sweep_as_one_run_with_its_points(monkeypatch):
+    import toylab
+
+    from lab.core.sweep import SweepConfig
+    from lab.core.verbs import run_foreground_verb
+
+    with monkeypatch.context() as patch:  # the toy lab only while the sweep runs
+        patch.setattr("lab.core.registry.labs", lambda: (toylab.TOY,))
+        config = SweepConfig(lab="pointer", verb="count", base={"delay": 0.0}, grid={"steps": [1, 2]}, seeds=(0, 1))
+        _, run_id = run_foreground_verb("pointer", "sweep", config)
+    at = open_page("pages/runs.py")
+    assert not at.exception
+    assert list(at.dataframe[0].value["run"]) == [run_id]
+    points = next(df.value for df in at.dataframe if "steps" in getattr(df.value, "columns", []))
+    assert sorted(zip(points["steps"], points["seed"], strict=True)) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert set(points["status"]) == {"done"}
