@@ -69,7 +69,15 @@ def ensure_ray(num_cpus: int | None = None) -> Any:
             # Workers import `lab` from this checkout, wherever they run.
             root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
             kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}}
-            ray.init(address=address, **kwargs)
+            if address == "auto":  # join the cluster running on this machine, else start one
+                try:
+                    ray.init(address="auto", **kwargs)
+                except (ConnectionError, RuntimeError):
+                    if num_cpus is not None:
+                        kwargs["num_cpus"] = num_cpus
+                    ray.init(**kwargs)
+            else:
+                ray.init(address=address, **kwargs)
     return ray
 
 
