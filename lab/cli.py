@@ -191,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     for spec in labs():
         if not spec.built:
             continue  # a lab that is declared but not built has no command group yet
-        group = groups.add_parser(spec.key, help=f"{spec.title}: {spec.question}")
+        group = groups.add_parser(spec.key, help=f"{spec.title}: {spec.question}", aliases=list(spec.aliases))
         verbs = group.add_subparsers(dest="verb", metavar="<verb>", parser_class=OneLineArgumentParser)
         if spec.cli:  # hand-made parsers for verbs that need more than their config's fields
             importlib.import_module(spec.cli).register(verbs)

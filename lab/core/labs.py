@@ -77,6 +77,7 @@ class LabSpec:
     order: int = 100  # position in the sidebar and on Home
     verbs: tuple[Verb, ...] = ()
     cli: str | None = None  # a module with ``register(verbs_subparsers)`` adding hand-made verb parsers
+    aliases: tuple[str, ...] = ()  # other names of the CLI group (``dynlab traj`` for trajectories)
 
     @property
     def built(self) -> bool:

@@ -10,4 +10,5 @@ LAB = LabSpec(
     icon=":material/groups:",
     page="pages/trajectories.py",
     order=50,
+    aliases=("traj",),
 )
