@@ -42,7 +42,7 @@ def lab_keys() -> tuple[str, ...]:
 
 def lab_info(key: str) -> LabSpec:
     for spec in labs():
-        if spec.key == key:
+        if key == spec.key or key in spec.aliases:
             return spec
     raise LabInputError(f"unknown lab {key!r}; known labs: {', '.join(lab_keys())}.")
 
