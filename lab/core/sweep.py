@@ -57,6 +57,7 @@ class SweepConfig(LabConfig):
         from lab.core.registry import lab_info
 
         spec = lab_info(self.lab)
+        self.normalise("lab", spec.key)  # an alias (traj) names the lab by its key from here on
         if self.verb == "sweep":
             raise LabInputError("a sweep of sweeps is not supported; sweep one of the lab's verbs.")
         cls = spec.verb(self.verb).config_class()
