@@ -351,7 +351,7 @@ def job_panel(
     if job is None:
         shared = st.query_params.get("run")
         if shared:
-            show_shared_run(shared, lab)
+            show_shared_run(shared, lab, verb)
         return None
 
     def render() -> None:
@@ -392,8 +392,8 @@ def job_panel(
     return runner.get(job.job_id)
 
 
-def show_shared_run(run_id: str, lab: str) -> None:
-    """A finished run named by a shared link: its status and metrics, read-only."""
+def show_shared_run(run_id: str, lab: str, verb: str | None = None) -> None:
+    """A finished run named by a shared link: its status and metrics, read-only (in the panel of its verb)."""
     from lab.core.runstore import RunStore
 
     try:
@@ -401,7 +401,7 @@ def show_shared_run(run_id: str, lab: str) -> None:
     except LabInputError:
         st.caption(f"The link names run `{run_id}`, which is not in this server's run store.")
         return
-    if run.lab != lab:
+    if run.lab != lab or (verb is not None and run.verb != verb):
         return
     st.info(f"This link shows the saved run `{run.run_id}` ({run.status}, {run.created.replace('T', ' ')}), "
             "read-only; open it on the **Runs** page for its figures, or start your own run here.",

@@ -1,16 +1,18 @@
 """``dynlab connectome run|scan``: the lab from the command line (contract in issue 4).
 
 ``run`` prints ``{"factors": [{"time", "animal", "communities", "modularity", ...}], "membership",
-"reconstruction_error", "seconds"}`` (plus ``"ari"``, ``"nmi"`` with ``--synthetic``); ``scan`` prints
-error and factor similarity per rank. Bad input: one line on stderr, exit code 2.
+"reconstruction_error", "seconds", "run_id"}`` (plus ``"ari"``, ``"nmi"`` with ``--synthetic``); ``scan``
+prints error and factor similarity per rank. Both run through :func:`lab.core.verbs.run_foreground_verb`
+(text bar on stderr, Ctrl-C stops and keeps the partial result, saved as a run that records its verb).
+Defaults are read from the configs. Bad input: one line on stderr, exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from lab.core.cli import add_common_args, cli_device, emit
 from lab.core.errors import LabInputError
 
 
@@ -34,59 +36,72 @@ def parse_ranks(text: str) -> list[int]:
     return sorted(ranks)
 
 
-def _add_data_args(p: argparse.ArgumentParser, required: bool) -> None:
-    src = p.add_mutually_exclusive_group(required=required)
+def format_ranks(ranks: tuple[int, ...]) -> str:
+    """The inverse of :func:`parse_ranks` for a default: ``(1, 2, 3)`` -> ``"1-3"``, else ``"2,4,6"``."""
+    if len(ranks) > 2 and list(ranks) == list(range(ranks[0], ranks[-1] + 1)):
+        return f"{ranks[0]}-{ranks[-1]}"
+    return ",".join(str(r) for r in ranks)
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    from lab.connectome.affinities import AFFINITIES
+    from lab.connectome.communities import METHODS
+    from lab.connectome.pipeline import ConnectomeConfig as C
+    from lab.connectome.synthetic import WormConfig as W
+
+    src = p.add_mutually_exclusive_group()  # neither: the config's default source, a synthetic worm
     src.add_argument("--input", nargs="+", metavar="FILE", help="CSV, NPZ or NWB traces (several files: one set of animals each)")
-    src.add_argument("--synthetic", action="store_true", help="a synthetic worm with planted communities")
+    src.add_argument("--synthetic", action="store_true",
+                     help="a synthetic worm with planted communities (the default without --input)")
     p.add_argument("--series", help="NWB: the fluorescence series to read (default: the first RoiResponseSeries)")
     g = p.add_argument_group("synthetic worm")
-    g.add_argument("--neurons", type=int, default=40)
-    g.add_argument("--communities", type=int, default=4)
-    g.add_argument("--epochs", type=int, default=3)
-    g.add_argument("--animals", type=int, default=3)
-    g.add_argument("--snr", type=float, default=2.0)
-    g.add_argument("--frames-per-epoch", type=int, default=300)
-    g.add_argument("--seed", type=int, default=0, help="seed of the worm and of the NTF initialisation")
+    for name, kind in (("neurons", int), ("communities", int), ("epochs", int), ("animals", int), ("snr", float),
+                       ("frames_per_epoch", int)):
+        g.add_argument("--" + name.replace("_", "-"), type=kind, default=W.default(name),
+                       help=f"(default {W.default(name)})")
+    g.add_argument("--seed", type=int, default=C.default("seed"),
+                   help=f"seed of the worm and of the NTF initialisation (default {C.default('seed')})")
     a = p.add_argument_group("pipeline")
-    a.add_argument("--window", type=int, default=40, help="window length in frames")
-    a.add_argument("--step", type=int, default=20, help="window step in frames")
-    a.add_argument("--affinity", default="derivative-correlation", help="derivative-correlation or gaussian")
-    a.add_argument("--smooth", type=float, default=1.0, help="Gaussian smoothing (frames) before the derivative")
-    a.add_argument("--method", default="leiden", help="community detection: leiden or louvain")
-    a.add_argument("--iterations", type=int, default=300, help="maximum NTF iterations")
-    a.add_argument("--device", default=None, help="auto, cpu or cuda (default: DYNLAB_DEVICE or auto)")
+    a.add_argument("--window", type=int, default=C.default("window"),
+                   help=f"window length in frames (default {C.default('window')})")
+    a.add_argument("--step", type=int, default=C.default("step"), help=f"window step in frames (default {C.default('step')})")
+    a.add_argument("--affinity", default=C.default("affinity"), help=f"{' or '.join(AFFINITIES)} (default %(default)s)")
+    a.add_argument("--smooth", type=float, default=C.default("smooth"),
+                   help="Gaussian smoothing (frames) before the derivative (default %(default)s)")
+    a.add_argument("--method", default=C.default("method"),
+                   help=f"community detection: {' or '.join(METHODS)} (default %(default)s)")
+    a.add_argument("--iterations", type=int, default=C.default("n_iter_max"),
+                   help="maximum NTF iterations (default %(default)s)")
+    add_common_args(p, seed_default=None)  # --device (default: DYNLAB_DEVICE, else auto) and --json
 
 
-def _config(args: argparse.Namespace, rank: int):
-    from lab.connectome.pipeline import ConnectomeConfig
-    from lab.core.device import resolve_device
-
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields the data and pipeline options give (shared by ``run`` and ``scan``)."""
     worm = {"neurons": args.neurons, "communities": args.communities, "epochs": args.epochs, "animals": args.animals,
-            "snr": args.snr, "frames_per_epoch": args.frames_per_epoch, "seed": args.seed}
-    device = resolve_device(args.device).name
-    return ConnectomeConfig(
-        source="files" if args.input else "synthetic", worm=worm, inputs=list(args.input or []), series=args.series,
-        rank=rank, window=args.window, step=args.step, affinity=args.affinity, smooth=args.smooth,
-        method=args.method, n_iter_max=args.iterations, seed=args.seed, device="cuda" if device == "cuda" else "cpu",
-    )
+            "snr": args.snr, "frames_per_epoch": args.frames_per_epoch}  # its seed is the run's --seed
+    return {"source": "files" if args.input else "synthetic", "worm": worm, "inputs": tuple(args.input or ()),
+            "series": args.series, "window": args.window, "step": args.step, "affinity": args.affinity,
+            "smooth": args.smooth, "method": args.method, "n_iter_max": args.iterations, "seed": args.seed,
+            "device": cli_device(args.device)}
+
+
+def _run(verb: str, config: Any, label: str) -> tuple[Any, str | None]:
+    from lab.core.progress import TextProgress
+    from lab.core.verbs import run_foreground_verb
+
+    output, run_id = run_foreground_verb("connectome", verb, config, progress=TextProgress(label))
+    return output.result, run_id
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lab.cli import emit
-    from lab.connectome.pipeline import make_job
-    from lab.core.jobs import run_foreground
-    from lab.core.progress import TextProgress
+    from lab.connectome.pipeline import ConnectomeConfig
 
-    if args.seed < 0:
-        raise LabInputError(f"--seed is {args.seed}; use a non-negative integer.")
-    config = _config(args, args.rank)
-    output, run_id = run_foreground("connectome", "connectome run", make_job(config), progress=TextProgress("NTF"))
-    sys.stderr.write("\n")  # the bar stays open when the NTF converges before n_iter_max
-    result = output.result
+    config = ConnectomeConfig(**_values(args), rank=args.rank)
+    result, run_id = _run("run", config, "NTF")
     doc: dict[str, Any] = result.to_json()
     doc["run_id"] = run_id
     lines = [f"rank {config.rank}: reconstruction error {result.fit.error:.4f} after {len(result.fit.errors)} iterations"
-             f" in {doc['seconds']:.2f} s"]
+             f" in {doc['seconds']:.2f} s" + (" (stopped early)" if result.fit.stopped else "")]
     for r, f in enumerate(doc["factors"]):
         sizes = [len(c) for c in f["communities"]]
         lines.append(f"  factor {r}: {len(sizes)} communities (sizes {sizes[:8]}), modularity {f['modularity']:.3f}")
@@ -98,54 +113,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from lab.cli import emit
-    from lab.connectome.pipeline import run_rank_scan
-    from lab.core.progress import TextProgress
+    from lab.connectome.pipeline import ScanConfig
 
-    ranks = parse_ranks(args.ranks)
-    if not 1 <= args.restarts <= 100:
-        raise LabInputError(f"--restarts is {args.restarts}; use 1 to 100.")
-    if args.seed < 0:
-        raise LabInputError(f"--seed is {args.seed}; use a non-negative integer.")
-    config = _config(args, max(ranks))
-    scan = run_rank_scan(config, ranks, args.restarts, on_progress=TextProgress("rank scan"))
-    sys.stderr.write("\n")
-    rows = scan.summary()
-    for row in rows:
-        row["error"] = row["error_min"]
-    doc = {
-        "ranks": [row["rank"] for row in rows],
-        "error": [row["error_min"] for row in rows],
-        "similarity": [row["similarity"] for row in rows],
-        "scan": rows,
-        "errors": scan.errors.tolist(),
-        "similarities": scan.similarity.tolist(),
-        "restarts": args.restarts,
-        "seconds": scan.seconds,
-    }
+    config = ScanConfig(**_values(args), ranks=tuple(parse_ranks(args.ranks)), restarts=args.restarts)
+    result, run_id = _run("scan", config, "rank scan")
+    doc = result.to_json()
+    doc["run_id"] = run_id
     text = "\n".join(f"rank {r['rank']:>3}: error {r['error_min']:.4f} (mean {r['error_mean']:.4f}),"
-                     f" similarity {r['similarity']:.3f}" for r in rows)
-    emit(doc, args.json, text)
+                     f" similarity {r['similarity']:.3f}" for r in doc["scan"])
+    emit(doc, args.json, text + f"\nsaved as run {run_id}")
     return 0
 
 
-def register(groups: Any) -> None:
-    """Add ``dynlab connectome`` with ``run`` and ``scan``."""
-    from lab.cli import OneLineArgumentParser, add_json_flag
-
-    p = groups.add_parser("connectome", help="dynamic functional connectome: affinities -> NTF -> communities")
-    verbs = p.add_subparsers(dest="verb", metavar="<verb>", parser_class=OneLineArgumentParser)
+def register(verbs: Any) -> None:
+    """Add the ``run`` and ``scan`` parsers to ``dynlab connectome``'s verb subparsers."""
+    from lab.connectome.pipeline import ConnectomeConfig, ScanConfig
 
     run = verbs.add_parser("run", help="factorize and find communities per factor and per window")
-    _add_data_args(run, required=True)
-    run.add_argument("--rank", type=int, default=3, help="number of NTF factors")
-    add_json_flag(run)
+    _add_data_args(run)
+    run.add_argument("--rank", type=int, default=ConnectomeConfig.default("rank"),
+                     help="number of NTF factors (default %(default)s)")
     run.set_defaults(func=_cmd_run)
 
     scan = verbs.add_parser("scan", help="rank scan: error and factor similarity over random restarts")
-    _add_data_args(scan, required=False)
-    scan.add_argument("--ranks", default="1-6", help="ranks to try, e.g. 1-10 or 2,4,6")
-    scan.add_argument("--restarts", type=int, default=5)
-    add_json_flag(scan)
+    _add_data_args(scan)
+    scan.add_argument("--ranks", default=format_ranks(ScanConfig.default("ranks")),
+                      help="ranks to try, e.g. 1-10 or 2,4,6 (default %(default)s)")
+    scan.add_argument("--restarts", type=int, default=ScanConfig.default("restarts"),
+                      help="random restarts per rank (default %(default)s)")
     scan.set_defaults(func=_cmd_scan)
-    p.set_defaults(func=lambda a: (p.print_help(sys.stdout), 0)[1])

@@ -1,15 +1,21 @@
 """The whole lab as one call: traces -> affinity tensor -> NTF -> communities -> scores.
 
-``ConnectomeConfig`` (validated, JSON-able) goes in, ``ConnectomeResult`` comes out. ``make_job`` wraps
-a run as job work for the job runner (page) and ``run_foreground`` (CLI); ``rerun`` re-runs a saved
-lab card's config.
+The lab's two verbs (declared in :mod:`lab.connectome`), each ``verb(config, on_progress, data) -> result``:
+
+- ``run``: :class:`ConnectomeConfig` -> :func:`run_verb` -> :class:`ConnectomeResult`;
+- ``scan``: :class:`ScanConfig` -> :func:`run_scan_verb` -> :class:`ScanResult` (random restarts per rank).
+
+``data`` is an optional :class:`~lab.connectome.data.Recording` the config cannot name (an upload, parsed);
+without it the recording comes from the config: a synthetic worm (with its planted truth) or input files.
+Jobs, saving and re-running go through :mod:`lab.core.verbs`.
 """
 
 from __future__ import annotations
 
 import io
 import time
-from dataclasses import asdict, dataclass, field
+import zipfile
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,22 +32,36 @@ from lab.connectome.communities import (
 from lab.connectome.data import Recording, combine_recordings, load_recording
 from lab.connectome.ntf import NTFResult, RankScan, fit_ntf, rank_scan
 from lab.connectome.synthetic import WormConfig, make_worm
+from lab.core.config import LabConfig
 from lab.core.errors import LabInputError
 from lab.core.progress import ProgressCallback
 
+SOURCES = ("synthetic", "files", "upload")
+#: Files of the page's Downloads tab (name: MIME type), built on request by :meth:`ConnectomeResult.download`.
+DOWNLOADS = {"factors.npz": "application/octet-stream", "factors.csv": "text/csv", "communities.csv": "text/csv",
+             "figures.zip": "application/zip"}
 
-@dataclass
-class ConnectomeConfig:
+
+def _check_range(name: str, value: Any, lo: float, hi: float, hint: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise LabInputError(f"{name} is {value!r}; {hint}.")
+
+
+@dataclass(frozen=True)
+class ConnectomeConfig(LabConfig):
     """Everything that decides a run (stored in the run store and in lab cards).
 
-    ``source`` is ``"synthetic"`` (a worm made from ``worm``), ``"files"`` (``inputs``: paths, one or
-    more animals each, sharing one neuron set) or ``"upload"`` (a recording passed straight to
-    :func:`run_pipeline`; it is not stored, so such a run cannot be re-run from its card).
+    ``source`` is ``"synthetic"`` (a worm made from ``worm``, every setting spelled out; its seed is ``seed``
+    unless ``worm`` names its own, so a new seed is a new worm), ``"files"``
+    (``inputs``: paths, one or more animals each, sharing one neuron set) or ``"upload"`` (a recording
+    passed as the verb's ``data``; it is not stored, so such a run cannot be re-run from its card).
+    ``device`` is what was asked for (``auto``, ``cpu``, ``cuda``, ``mps``); :attr:`ntf_device` is what
+    the NTF runs on (``cuda`` when asked for and present, else ``cpu``: tensorly has no MPS path here).
     """
 
     source: str = "synthetic"
     worm: dict[str, Any] = field(default_factory=dict)
-    inputs: list[str] = field(default_factory=list)
+    inputs: tuple[str, ...] = ()
     series: str | None = None
     rank: int = 3
     window: int = 40
@@ -56,36 +76,65 @@ class ConnectomeConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.source not in ("synthetic", "files", "upload"):
-            raise LabInputError(f"source is '{self.source}'; use 'synthetic', 'files' or 'upload'.")
+        super().__post_init__()  # seed, device
+        self.check_choice("source", SOURCES)
+        self.check_choice("affinity", AFFINITIES)
+        self.check_choice("method", METHODS, what="community method")
+        inputs = (self.inputs,) if isinstance(self.inputs, str) else self.inputs
+        self.normalise("inputs", tuple(str(p) for p in inputs))
         if self.source == "files" and not self.inputs:
             raise LabInputError("source 'files' needs at least one input file.")
-        if self.affinity not in AFFINITIES:
-            raise LabInputError(f"Unknown affinity '{self.affinity}'; choose one of {', '.join(AFFINITIES)}.")
-        if self.method not in METHODS:
-            raise LabInputError(f"Unknown community method '{self.method}'; choose one of {', '.join(METHODS)}.")
-        if not 1 <= int(self.rank) <= 200:
-            raise LabInputError(f"rank is {self.rank}; choose a rank between 1 and 200.")
-        if not 3 <= int(self.window) <= 100_000:
-            raise LabInputError(f"window is {self.window} frames; use at least 3.")
-        if not 1 <= int(self.step) <= 100_000:
-            raise LabInputError(f"step is {self.step}; use a step of at least 1 frame.")
-        if not 0 < self.resolution <= 100:
-            raise LabInputError(f"resolution is {self.resolution}; use a positive value (1 = plain modularity).")
-        if not 1 <= int(self.n_iter_max) <= 100_000:
-            raise LabInputError(f"n_iter_max is {self.n_iter_max}; use 1 to 100000 iterations.")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise LabInputError(f"seed is {self.seed!r}; use a non-negative integer.")
+        _check_range("rank", self.rank, 1, 200, "choose a rank between 1 and 200")
+        _check_range("window", self.window, 3, 100_000, "use a window of at least 3 frames")
+        _check_range("step", self.step, 1, 100_000, "use a step of at least 1 frame")
+        _check_range("resolution", self.resolution, 0, 100, "use a positive value (1 = plain modularity)")
+        if self.resolution == 0:
+            raise LabInputError("resolution is 0; use a positive value (1 = plain modularity).")
+        _check_range("n_iter_max", self.n_iter_max, 1, 100_000, "use 1 to 100000 iterations")
         make_affinity(self.affinity, smooth=self.smooth)  # validates smooth
-        self.worm = WormConfig(**{**self.worm, "seed": self.worm.get("seed", self.seed)}).to_dict()
+        if not isinstance(self.worm, dict):
+            raise LabInputError(f"worm must be a mapping of synthetic-worm settings, got {type(self.worm).__name__}.")
+        unknown = sorted(set(self.worm) - set(WormConfig.field_names()))
+        if unknown:
+            raise LabInputError(f"unknown synthetic-worm setting {unknown[0]!r}; use {', '.join(WormConfig.field_names())}.")
+        # every worm setting spelled out (a saved run names its worm in full), in a fresh dict nobody else holds;
+        # the seed only when the worm was given its own (else it follows ``seed``, also after ``replace``)
+        full = self.worm_config().to_dict()
+        self.normalise("worm", {k: v for k, v in full.items() if k != "seed" or "seed" in self.worm})
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    def worm_config(self) -> WormConfig:
+        """The synthetic worm this config describes (validated)."""
+        return WormConfig(**{"seed": self.seed, **self.worm})
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConnectomeConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+    @property
+    def ntf_device(self) -> str:
+        """The device the NTF runs on: ``cuda`` when it was asked for (or ``auto`` found it), else ``cpu``."""
+        if self.device == "cpu":
+            return "cpu"
+        from lab.core.device import resolve_device
+
+        return "cuda" if resolve_device(self.device).name == "cuda" else "cpu"
+
+
+@dataclass(frozen=True)
+class ScanConfig(ConnectomeConfig):
+    """A rank scan: the run's fields plus the ranks to try and the restarts per rank.
+
+    ``rank`` is set to the largest scanned rank (what the scan goes up to), so it never tells two scans of the
+    same ranks apart.
+    """
+
+    ranks: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    restarts: int = 5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        ranks = (self.ranks,) if isinstance(self.ranks, int) else self.ranks
+        if not ranks or any(isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= 200 for r in ranks):
+            raise LabInputError(f"ranks are {list(ranks)}; list ranks between 1 and 200.")
+        self.normalise("ranks", tuple(sorted(set(ranks))))
+        self.normalise("rank", self.ranks[-1])
+        _check_range("restarts", self.restarts, 1, 100, "use 1 to 100 restarts per rank")
 
 
 @dataclass
@@ -101,6 +150,7 @@ class ConnectomeResult:
     tensor : ndarray float32, shape (P, W, A)
         The affinity tensor that was factorized.
     fit : NTFResult
+        ``fit.stopped``: the NTF was asked to stop; the rest was computed from its partial factors.
     communities : list of FactorCommunities, length R
     membership, factor : ndarray of int, shape (W, N)
     truth : ndarray of int, shape (E, N), or None
@@ -124,6 +174,15 @@ class ConnectomeResult:
     win_epoch: np.ndarray | None = None
     scores: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def mean_modularity(self) -> float:
+        """Mean over factors of the modularity of each factor's partition."""
+        return float(np.mean([c.modularity for c in self.communities]))
+
+    def title(self) -> str:
+        c = self.config
+        return f"NTF rank {c.rank} ({c.source}, {c.affinity}, {c.method})"
 
     def to_json(self) -> dict[str, Any]:
         """The ``dynlab connectome run --json`` document."""
@@ -153,17 +212,101 @@ class ConnectomeResult:
         return doc
 
     def metrics(self) -> dict[str, Any]:
-        """Scalar metrics (plus the NTF error curve) for the run store."""
+        """Scalar metrics (plus the NTF error curve) for the run store; timings are the ``seconds*`` ones."""
         out: dict[str, Any] = {
             "reconstruction_error": float(self.fit.error),
             "iterations": len(self.fit.errors),
-            "mean_modularity": float(np.mean([c.modularity for c in self.communities])),
+            "mean_modularity": self.mean_modularity,
             "seconds": float(self.seconds.get("total", 0.0)),
+            "seconds_ntf": float(self.seconds.get("ntf", 0.0)),
             "curves": {"ntf_error": [float(e) for e in self.fit.errors]},
         }
         if self.scores is not None:
             out["ari"], out["nmi"] = float(self.scores["ari"]), float(self.scores["nmi"])
+        if self.fit.stopped:
+            out["stopped_early"] = True
         return out
+
+    def artifacts(self, with_figures: bool = True) -> dict[str, bytes | str]:
+        """Files saved with a run: factors, communities and the key figures."""
+        out: dict[str, bytes | str] = {
+            "factors.npz": factors_npz(self),
+            "factors.csv": factors_csv(self),
+            "communities.csv": communities_csv(self),
+        }
+        if with_figures:
+            from lab.connectome import figures
+
+            out["ntf_error.plotly.json"] = figures.ntf_progress_figure(self.fit.errors).to_json()
+            out["factors.plotly.json"] = figures.factor_time_figure(self).to_json()
+            out["sankey.plotly.json"] = figures.membership_sankey(self).to_json()
+        return out
+
+    def download(self, name: str) -> bytes:
+        """One of :data:`DOWNLOADS` as bytes (``figures.zip``: every figure as plotly JSON)."""
+        if name == "factors.npz":
+            return factors_npz(self)
+        if name == "factors.csv":
+            return factors_csv(self).encode()
+        if name == "communities.csv":
+            return communities_csv(self).encode()
+        if name == "figures.zip":
+            return figures_zip(self)
+        raise LabInputError(f"unknown download {name!r}; choose one of {', '.join(DOWNLOADS)}.")
+
+
+@dataclass
+class ScanResult:
+    """A rank scan (``scan``: errors and similarities per rank and restart) and the config that made it."""
+
+    config: ScanConfig
+    scan: RankScan
+
+    def summary(self) -> list[dict[str, float]]:
+        return self.scan.summary()
+
+    def title(self) -> str:
+        c = self.config
+        return f"Rank scan {c.ranks[0]}-{c.ranks[-1]} x {c.restarts} ({c.source}, {c.affinity})"
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``dynlab connectome scan --json`` document."""
+        rows = self.summary()
+        for row in rows:
+            row["error"] = row["error_min"]
+        return {
+            "ranks": [row["rank"] for row in rows],
+            "error": [row["error_min"] for row in rows],
+            "similarity": [row["similarity"] for row in rows],
+            "scan": rows,
+            "errors": self.scan.errors.tolist(),
+            "similarities": self.scan.similarity.tolist(),
+            "restarts": self.config.restarts,
+            "seconds": self.scan.seconds,
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        """Fits done, the time, and per scanned rank (curves) the best error and the restarts' similarity."""
+        rows = self.summary()
+        out: dict[str, Any] = {
+            "fits": int(np.sum(~np.isnan(self.scan.errors))),
+            "ranks_scanned": len(rows),
+            "seconds": float(self.scan.seconds),
+            "curves": {"rank": [float(r["rank"]) for r in rows], "error_min": [r["error_min"] for r in rows],
+                       "similarity": [r["similarity"] for r in rows]},
+        }
+        if self.scan.stopped:
+            out["stopped_early"] = True
+        return out
+
+    def artifacts(self) -> dict[str, bytes | str]:
+        from lab.connectome import figures
+
+        lines = ["rank,error_min,error_mean,similarity,restarts"]
+        lines += [f"{r['rank']},{r['error_min']:.6g},{r['error_mean']:.6g},{r['similarity']:.6g},{r['restarts']}"
+                  for r in self.summary()]
+        return {"rank_scan.csv": "\n".join(lines) + "\n",
+                "rank_scan.plotly.json": figures.rank_scan_figure(self.scan).to_json()}
 
 
 def load_inputs(config: ConnectomeConfig) -> Recording:
@@ -177,7 +320,7 @@ def prepare(config: ConnectomeConfig, recording: Recording | None = None) -> tup
     if recording is not None:
         return recording, None
     if config.source == "synthetic":
-        worm = make_worm(WormConfig(**config.worm))
+        worm = make_worm(config.worm_config())
         return worm.recording, worm.membership
     if config.source == "upload":
         raise LabInputError("This run analysed an uploaded file, which is not stored; upload it again on the page "
@@ -209,7 +352,7 @@ def run_pipeline(
     if config.rank > tensor.shape[0]:
         raise LabInputError(f"rank {config.rank} is more than the {tensor.shape[0]} neuron pairs; choose a smaller rank.")
     fit = fit_ntf(tensor, config.rank, n_iter_max=config.n_iter_max, tol=config.tol,
-                  random_state=config.seed, device=config.device, on_progress=on_progress)
+                  random_state=config.seed, device=config.ntf_device, on_progress=on_progress)
     t3 = time.perf_counter()
     n = recording.shape[1]
     comms = factor_communities(fit, n, config.method, seed=config.seed, resolution=config.resolution)
@@ -227,18 +370,43 @@ def run_pipeline(
                             win_epoch, scores, seconds)
 
 
-def run_rank_scan(
-    config: ConnectomeConfig, ranks: list[int], restarts: int, recording: Recording | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> RankScan:
-    """Rank scan (random restarts per rank) on the config's affinity tensor."""
+def run_rank_scan(config: ScanConfig, recording: Recording | None = None,
+                  on_progress: ProgressCallback | None = None) -> RankScan:
+    """Rank scan (``config.restarts`` random restarts per rank in ``config.ranks``) on the config's tensor.
+
+    Progress is ``(fit, total_fits, {"rank": r, "error": e})``; a stop request ends the scan after the
+    current fit, with NaN for the fits that did not run.
+    """
     recording, _ = prepare(config, recording)
     tensor, _ = build_tensor(config, recording)
-    bad = [r for r in ranks if not 1 <= r <= tensor.shape[0]]
+    bad = [r for r in config.ranks if not 1 <= r <= tensor.shape[0]]
     if bad:
         raise LabInputError(f"ranks {bad} are outside 1..{tensor.shape[0]} (the number of neuron pairs).")
-    return rank_scan(tensor, ranks, restarts, n_iter_max=config.n_iter_max, tol=config.tol, seed=config.seed,
-                     device=config.device, on_progress=on_progress)
+    return rank_scan(tensor, config.ranks, config.restarts, n_iter_max=config.n_iter_max, tol=config.tol,
+                     seed=config.seed, device=config.ntf_device, on_progress=on_progress)
+
+
+# -- the verbs ---------------------------------------------------------------------------------------
+def _recording(data: Any) -> Recording | None:
+    if data is None or isinstance(data, Recording):
+        return data
+    raise LabInputError(f"the connectome lab analyses a Recording (parsed traces), not a {type(data).__name__}.")
+
+
+def run_verb(config: ConnectomeConfig, on_progress: ProgressCallback | None = None,
+             data: Recording | None = None) -> ConnectomeResult:
+    """``dynlab connectome run``: the whole pipeline on ``data`` (an upload) or the config's own recording.
+
+    A stop request (``on_progress`` returns True) ends the NTF early; communities and scores are then
+    computed from its partial factors, so a stopped run is a full (partial) result with metrics.
+    """
+    return run_pipeline(config, recording=_recording(data), on_progress=on_progress)
+
+
+def run_scan_verb(config: ScanConfig, on_progress: ProgressCallback | None = None,
+                  data: Recording | None = None) -> ScanResult:
+    """``dynlab connectome scan``: error and factor similarity over random restarts, per rank."""
+    return ScanResult(config, run_rank_scan(config, recording=_recording(data), on_progress=on_progress))
 
 
 # -- downloads ---------------------------------------------------------------------------------------
@@ -279,36 +447,15 @@ def _csv_safe(text: str) -> str:
     return f'"{text}"' if ("," in text or "\n" in text) else text
 
 
-# -- jobs and lab cards ------------------------------------------------------------------------------
-def artifacts(result: ConnectomeResult, with_figures: bool = True) -> dict[str, bytes | str]:
-    """Files saved with a run: factors, communities and the key figures."""
-    out: dict[str, bytes | str] = {
-        "factors.npz": factors_npz(result),
-        "factors.csv": factors_csv(result),
-        "communities.csv": communities_csv(result),
-    }
-    if with_figures:
-        from lab.connectome import figures
+def figures_zip(result: ConnectomeResult) -> bytes:
+    """Every figure of a run as ``<name>.plotly.json`` in one ZIP (the Downloads tab's figures.zip)."""
+    from lab.connectome import figures
 
-        out["ntf_error.plotly.json"] = figures.ntf_progress_figure(result.fit.errors).to_json()
-        out["factors.plotly.json"] = figures.factor_time_figure(result).to_json()
-        out["sankey.plotly.json"] = figures.membership_sankey(result).to_json()
-    return out
-
-
-def make_job(config: ConnectomeConfig, recording: Recording | None = None, truth: np.ndarray | None = None):
-    """Job work for the job runner / ``run_foreground``: runs the pipeline and packs the run."""
-    from lab.core.jobs import JobOutput
-
-    def work(on_progress: ProgressCallback) -> JobOutput:
-        result = run_pipeline(config, recording, truth, on_progress=on_progress)
-        title = f"NTF rank {config.rank} ({config.source}, {config.affinity}, {config.method})"
-        return JobOutput(config.to_dict(), result.metrics(), artifacts(result), result=result, title=title)
-
-    return work
-
-
-def rerun(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, bytes | str]]:
-    """Re-run a lab card's config (files must still exist at their paths) -> (metrics, artifacts)."""
-    result = run_pipeline(ConnectomeConfig.from_dict(config))
-    return result.metrics(), artifacts(result)
+    figs = {"traces": figures.traces_heatmap(result.recording), "time_courses": figures.factor_time_figure(result),
+            "sankey": figures.membership_sankey(result)}
+    figs.update({f"motif_{r}": figures.motif_figure(result, r) for r in range(result.fit.rank)})
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, fig in figs.items():
+            zf.writestr(f"{name}.plotly.json", fig.to_json())
+    return buf.getvalue()

@@ -13,16 +13,17 @@ Generative model, per animal (all animals share the community structure, not the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from lab.connectome.data import Recording
+from lab.core.config import LabConfig
 from lab.core.errors import LabInputError
 
 
-@dataclass
-class WormConfig:
+@dataclass(frozen=True)
+class WormConfig(LabConfig):
     """Knobs of a synthetic worm (defaults: a small worm that the default pipeline recovers)."""
 
     neurons: int = 40
@@ -41,6 +42,7 @@ class WormConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # seed
         checks = [
             (3 <= self.neurons <= 2000, "neurons must be between 3 and 2000"),
             (1 <= self.communities <= self.neurons, "communities must be between 1 and the number of neurons"),
@@ -54,14 +56,10 @@ class WormConfig:
             (0.0 <= self.private_rate < 1.0, "private_rate must be in [0, 1)"),
             (self.rise > 0 and self.decay > self.rise, "decay must be longer than rise, both positive"),
             (self.fps > 0, "fps must be positive"),
-            (isinstance(self.seed, int) and self.seed >= 0, "seed must be a non-negative integer"),
         ]
         for ok, message in checks:
             if not ok:
                 raise LabInputError(f"Synthetic worm: {message}.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

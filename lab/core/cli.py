@@ -56,11 +56,13 @@ def add_common_args(parser: argparse.ArgumentParser, *, seed_default: int | None
 
 def cli_device(requested: str | None) -> str:
     """The device to use for ``--device`` (``None``: ``DYNLAB_DEVICE``, else auto); a fallback is said."""
+    import os
+
     from lab.core.device import resolve_device
 
     choice = resolve_device(requested)
-    asked = (requested or "").lower()
-    if asked and asked != "auto" and choice.name != asked:
+    asked = (requested or os.environ.get("DYNLAB_DEVICE", "")).strip().lower()
+    if asked and asked != "auto" and choice.name != asked:  # asked here or by DYNLAB_DEVICE: say so
         sys.stderr.write(f"note: {choice.reason}\n")
     return choice.name
 

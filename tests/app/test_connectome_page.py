@@ -1,7 +1,10 @@
-"""The connectome page: renders with defaults, the window slider moves, bad uploads say why."""
+"""The connectome page: renders with defaults, controls and tabs work, jobs show their own inputs' result."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from pagetest import open_page_file
 from streamlit.testing.v1 import AppTest
 
@@ -10,6 +13,16 @@ SMALL = {"n": "16", "k": "2", "e": "2", "a": "2", "fpe": "120"}
 
 def _page(**query: str) -> AppTest:
     return open_page_file("connectome", timeout=120, **query)
+
+
+def _wait_for_job(at: AppTest, tries: int = 300) -> AppTest:
+    for _ in range(tries):
+        at.run()
+        if any("saved as run" in s.value for s in at.success):
+            assert not at.exception
+            return at
+        time.sleep(0.1)
+    raise AssertionError("the job did not finish")
 
 
 def test_renders_with_defaults():
@@ -21,18 +34,20 @@ def test_renders_with_defaults():
 
 
 def test_window_slider_moves():
-    at = _page(**SMALL, tab="Affinity")  # the open tab is in the URL
+    at = _page(**SMALL, **{"connectome-tab": "Affinity"})  # the open tab is in the URL
     assert any(m.value.startswith("**Window 0**") for m in at.markdown)
-    at.slider(key="url:w").set_value(3).run()
+    at.slider(key="url:connectome:w").set_value(3).run()
     assert not at.exception
     assert any(m.value.startswith("**Window 3**") for m in at.markdown)
     assert at.query_params["w"] == "3"
 
 
-def test_sample_file_renders():
-    at = _page(src="sample", sample="worm.npz")
+@pytest.mark.parametrize("name", ["worm.csv", "worm.npz", "worm.nwb"])
+def test_sample_file_renders(name):
+    at = _page(src="sample", sample=name)
     assert not at.error
     assert any(m.label == "Reconstruction error" for m in at.metric)
+    assert not any(m.label == "ARI vs planted" for m in at.metric)  # a file has no planted truth
 
 
 def test_bad_upload_shows_an_error():
@@ -43,17 +58,65 @@ def test_bad_upload_shows_an_error():
 
 
 def test_ntf_job_runs_with_progress_and_its_result_is_shown():
-    import time
-
     at = _page(**SMALL)
     at.button(key="job:connectome:ntf:start").click().run()
     assert not at.exception
-    for _ in range(200):
-        at.run()
-        if any("saved as run" in s.value for s in at.success):
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError("the NTF job did not finish")
-    assert not at.exception
+    _wait_for_job(at)
     assert any(m.label == "NTF iterations" for m in at.metric)
+
+
+def _worm_csv(seed: int) -> bytes:
+    from lab.connectome.synthetic import WormConfig, make_worm
+
+    traces = make_worm(WormConfig(neurons=12, communities=2, epochs=2, animals=1, frames_per_epoch=100,
+                                  seed=seed)).recording.traces[0]  # (N, T)
+    rows = [",".join(f"n{i}" for i in range(traces.shape[0]))]
+    rows += [",".join(f"{v:.5f}" for v in frame) for frame in traces.T]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _shown_error(at: AppTest) -> str:
+    return next(m.value for m in at.metric if m.label == "Reconstruction error")
+
+
+def _expected_error(csv: bytes) -> str:
+    from lab.connectome.data import load_recording
+    from lab.connectome.pipeline import ConnectomeConfig, run_verb
+
+    return f"{run_verb(ConnectomeConfig(source='upload'), data=load_recording(csv, name='x.csv')).fit.error:.3f}"
+
+
+def test_a_job_on_one_upload_is_not_shown_for_another_of_the_same_shape():
+    """Regression: the job's result was matched by config and shape, so upload B showed upload A's result."""
+    a, b = _worm_csv(1), _worm_csv(2)
+    error_a, error_b = _expected_error(a), _expected_error(b)
+    assert error_a != error_b
+    at = _page(src="upload")
+    at.file_uploader[0].set_value(("a.csv", a, "text/csv")).run()
+    at.button(key="job:connectome:ntf:start").click().run()
+    _wait_for_job(at)
+    assert _shown_error(at) == error_a
+    at.file_uploader[0].set_value(("b.csv", b, "text/csv")).run()  # same shape (1 x 12 x 200), other traces
+    assert not at.exception
+    assert _shown_error(at) == error_b
+
+
+def test_rank_scan_runs_as_a_job_and_downloads_are_offered():
+    at = _page(**SMALL, scan_max="3", restarts="2", **{"connectome-tab": "Rank scan"})
+    assert not at.dataframe  # nothing runs before the button
+    at.button(key="job:connectome:scan:start").click().run()
+    _wait_for_job(at)
+    assert not at.error
+    table = next(d.value for d in at.dataframe if "error_min" in d.value)  # (a panel may also show the saved run)
+    assert list(table["rank"]) == [1, 2, 3]
+    at = _page(**SMALL, **{"connectome-tab": "Downloads"})
+    assert [b.proto.label for b in at.get("download_button")] == [
+        "factors.npz", "factors.csv", "communities.csv", "figures.zip"]
+
+
+def test_a_big_worm_waits_for_the_job_then_shows_its_result():
+    at = _page(n="90", k="2", e="1", a="1", fpe="60")
+    assert not at.metric and any("press **Run NTF**" in i.value for i in at.info)
+    at.button(key="job:connectome:ntf:start").click().run()
+    _wait_for_job(at)
+    assert any(m.label == "Reconstruction error" for m in at.metric)

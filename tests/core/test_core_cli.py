@@ -95,3 +95,5 @@ def test_device_defaults_to_dynlab_device(monkeypatch, capsys):
     assert cli_device(None) == "cpu"
     monkeypatch.setattr("lab.core.device._cuda_available", lambda: False)
     assert cli_device("cuda") == "cpu" and "no CUDA device" in capsys.readouterr().err
+    monkeypatch.setenv("DYNLAB_DEVICE", "cuda")
+    assert cli_device(None) == "cpu" and "DYNLAB_DEVICE cuda, but no CUDA" in capsys.readouterr().err
