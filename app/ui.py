@@ -446,7 +446,8 @@ def lab_result(lab: str, verb: str, config, *, data: Any = None, data_key: str =
     from lab.core.verbs import config_key
 
     key = config_key(config, data_key)
-    if job is not None and job.output is not None and job.output.result is not None and job.key == key:
+    if job is not None and not job.active and job.output is not None and job.output.result is not None \
+            and job.key == key:  # finished (and saved), on this config and this data
         return job.output.result
     if not compute:
         return None

@@ -86,10 +86,8 @@ def references(points: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def shipped_models() -> list[Any]:
-    try:
-        from lab.pointer import zoo
-    except ImportError:
-        return []
+    from lab.pointer import zoo
+
     return list(zoo.available())
 
 
@@ -172,29 +170,17 @@ def label_section(entries: list[Any], task: str, n: int, num: int, seed: int) ->
 
 
 def generalisation(entries: list[Any], num: int, seed: int, quick: bool) -> list[dict]:
-    """Metric vs n for every shipped model (greedy): gap for TSP, accuracy/coverage otherwise."""
-    grids = {"hull": [5, 10, 20, 50, 100, 200], "delaunay": [5, 7, 10, 15, 20], "tsp": [5, 10, 20, 50, 100]}
+    """Metric vs n for every shipped model (greedy): ``lab.pointer.generalisation.sweep``, the page's too."""
+    from lab.pointer.generalisation import GRIDS, sweep
+
     rows: list[dict] = []
-    ref_cache: dict[int, np.ndarray] = {}
     for entry in entries:
-        net = load(entry)
-        for n in grids[entry.task][: 4 if quick else None]:
-            pts = random_instances(n, num, seed + n)
-            seqs, seconds = decode_batch(net, pts, entry.task, "greedy")
-            row: dict[str, Any] = {"label": entry.name, "task": entry.task, "n": n, "num": num,
-                                   "instances_per_second": num / seconds}
-            if entry.task == "tsp":
-                if n not in ref_cache:
-                    ref_cache[n] = references(pts)[0]
-                lengths = np.array([closed_length(distance_matrix(p), np.asarray(s)) for p, s in zip(pts, seqs, strict=True)])
-                row["gap"] = float((lengths / ref_cache[n] - 1).mean())
-            else:
-                fn = pm.hull_scores if entry.task == "hull" else pm.delaunay_scores
-                scores = [fn(p, s) for p, s in zip(pts, seqs, strict=True)]
-                for k in scores[0]:
-                    row[k] = float(np.mean([s[k] for s in scores]))
-            rows.append(row)
-            log(f"generalisation {entry.name} n={n}: { {k: v for k, v in row.items() if isinstance(v, float)} }")
+        sizes = GRIDS[entry.task][: 4 if quick else None]
+        found = sweep(load(entry), entry.task, sizes, num, seed, label=entry.name,
+                      references=lambda pts: references(pts)[0])
+        for row in found:
+            log(f"generalisation {entry.name} n={row['n']}: { {k: v for k, v in row.items() if isinstance(v, float)} }")
+        rows += found
     return rows
 
 

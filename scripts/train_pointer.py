@@ -25,34 +25,39 @@ sys.path.insert(0, str(ROOT))
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    from lab.pointer.train import TrainConfig
+
+    default = TrainConfig.default  # every default is the config's own
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, choices=["hull", "delaunay", "tsp"])
-    p.add_argument("--model", default="ptrnet", choices=["ptrnet", "am"])
-    p.add_argument("--n-min", type=int, default=5)
-    p.add_argument("--n-max", type=int, default=20)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--layers", type=int, default=1)
-    p.add_argument("--steps", type=int, default=1000, help="supervised / imitation steps")
-    p.add_argument("--pomo-steps", type=int, default=0, help="POMO REINFORCE steps after imitation (am)")
-    p.add_argument("--pomo-batch", type=int, default=32)
-    p.add_argument("--pomo-lr", type=float, default=1e-4)
-    p.add_argument("--pomo-lr-final", type=float, default=None,
+    p.add_argument("--model", default=default("model"), choices=["ptrnet", "am"])
+    p.add_argument("--n-min", type=int, default=default("n_min"))
+    p.add_argument("--n-max", type=int, default=default("n_max"))
+    p.add_argument("--hidden", type=int, default=default("hidden"))
+    p.add_argument("--layers", type=int, default=default("layers"), help="default: 1 (ptrnet), 2 (am)")
+    p.add_argument("--steps", type=int, default=default("steps"), help="supervised / imitation steps")
+    p.add_argument("--pomo-steps", type=int, default=default("pomo_steps"),
+                   help="POMO REINFORCE steps after imitation (am)")
+    p.add_argument("--pomo-batch", type=int, default=default("pomo_batch"))
+    p.add_argument("--pomo-lr", type=float, default=default("pomo_lr"))
+    p.add_argument("--pomo-lr-final", type=float, default=default("pomo_lr_final"),
                    help="cosine-decay the POMO learning rate to this (by steps, or by --minutes); default: constant")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pool-per-size", type=int, default=2000, help="TSP instances with reference tours per n")
+    p.add_argument("--batch-size", type=int, default=default("batch_size"))
+    p.add_argument("--lr", type=float, default=default("lr"))
+    p.add_argument("--seed", type=int, default=default("seed"))
+    p.add_argument("--pool-per-size", type=int, default=default("pool_per_size"),
+                   help="TSP instances with reference tours per n")
     p.add_argument("--eval-ns", type=int, nargs="+", default=None)
-    p.add_argument("--eval-num", type=int, default=200)
-    p.add_argument("--eval-seed", type=int, default=1234)
+    p.add_argument("--eval-num", type=int, default=default("eval_num"))
+    p.add_argument("--eval-seed", type=int, default=default("eval_seed"))
     p.add_argument("--eval-methods", nargs="+", default=None, choices=["greedy", "beam", "sample", "pomo"],
                    help="decoders measured for the card (default: greedy, plus pomo for am)")
-    p.add_argument("--save-seconds", type=float, default=300.0)
+    p.add_argument("--save-seconds", type=float, default=default("save_seconds"))
     p.add_argument("--minutes", type=float, default=0.0, help="stop (and save) after this wall time; 0 = no limit")
     p.add_argument("--init", default=None, help="resume from this checkpoint (.pt with its .json card)")
     p.add_argument("--out", required=True, help="checkpoint path (.pt); the card is written beside it")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: train and measure there")
+    p.add_argument("--device", default=default("device"), help="cpu (default) or cuda: train and measure there")
     p.add_argument("--evaluate-only", action="store_true", help="re-measure --out on the held-out set, update its card")
     return p.parse_args(argv)
 
@@ -63,9 +68,16 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     from lab.core.checkpoints import load_checkpoint, save_checkpoint
-    from lab.pointer.train import TrainConfig, _measure, train
+    from lab.pointer.train import TrainConfig, _measure, run_train
 
     command = "python scripts/train_pointer.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    history = []
+    if args.init and not args.evaluate_only:
+        from lab.core.checkpoints import read_card
+
+        prev = read_card(args.init)
+        history = prev.get("history", []) + [{"command": prev.get("command"), "seed": prev.get("seed"),
+                                               "steps_done": prev.get("training", {}).get("steps_done")}]
     config = TrainConfig(
         task=args.task, model=args.model, n_min=args.n_min, n_max=args.n_max, hidden=args.hidden, layers=args.layers,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, pomo_steps=args.pomo_steps,
@@ -73,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,
         eval_methods=tuple(args.eval_methods or ()),
         save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out, device=args.device,
+        init_checkpoint=None if args.evaluate_only else args.init,
+        extra_card={"script": "scripts/train_pointer.py", "command": command, "seed": args.seed,
+                    "history": history, "torch": torch.__version__},
     )
     if args.evaluate_only:
         from lab.pointer.models import build_model
@@ -89,16 +104,6 @@ def main(argv: list[str] | None = None) -> int:
         save_checkpoint(args.out, state, card)
         print(metrics)
         return 0
-    history = []
-    if args.init:
-        from lab.core.checkpoints import read_card
-
-        prev = read_card(args.init)
-        history = prev.get("history", []) + [{"command": prev.get("command"), "seed": prev.get("seed"),
-                                               "steps_done": prev.get("training", {}).get("steps_done")}]
-    config.extra_card = {"script": "scripts/train_pointer.py", "command": command, "seed": args.seed,
-                         "history": history, "torch": torch.__version__}
-
     # SIGTERM / Ctrl-C end the run the way its time limit does: after the current step, saved and measured.
     stop = {"asked": False}
 
@@ -114,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{time.strftime('%H:%M:%S')} step {step}/{total} loss {m['loss']:.4f} n {int(m['n'])}", flush=True)
         return stop["asked"]
 
-    result = train(config, on_progress=progress, init_checkpoint=args.init)
-    print("final metrics", result.metrics, flush=True)
+    result = run_train(config, on_progress=progress)
+    print("final metrics", result.scores, flush=True)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Pointer tours: Pointer Networks, the attention model and POMO on convex hull, Delaunay and TSP.
 
 Verbs: ``solve`` (a model or a classical solver on random or given instances, scored against the
-reference) and ``train`` (supervised / imitation, then POMO fine-tuning).
+reference), ``train`` (supervised / imitation, then POMO fine-tuning) and ``generalise`` (one model's
+metrics as n grows, far past its training range).
 """
 
 from lab.core.labs import LabSpec, Verb
@@ -25,5 +26,8 @@ LAB = LabSpec(
              help="train a pointer model (progress on stderr; Ctrl-C stops and keeps the result)",
              example={"task": "hull", "model": "ptrnet", "n_min": 5, "n_max": 6, "hidden": 16, "steps": 6,
                       "batch_size": 8, "eval_num": 4}),
+        Verb("generalise", "lab.pointer.generalisation:GeneraliseConfig", "lab.pointer.generalisation:run_generalise",
+             help="measure one model's gap / accuracy as n grows (seeded instances, seed + n per size)",
+             example={"task": "hull", "model": "ptrnet", "checkpoint": "untrained", "sizes": [5, 8], "num": 4}),
     ),
 )

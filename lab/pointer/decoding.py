@@ -38,6 +38,9 @@ from lab.pointer.models.masks import make_constraint
 from lab.pointer.tasks import HULL_RULES
 
 METHODS = ("greedy", "beam", "sample", "pomo")
+METHOD_HELP = ("pomo: greedy on the 8 symmetric copies of the square (attention model: from every start node too), "
+               "keeping the best -- the shortest tour or the largest hull. beam and sample (seeded) also keep the best "
+               "candidate by that objective.")
 
 # Rows x nodes decoded at once; bounds memory (each row holds per-node keys of size ~5 d).
 _ROW_NODE_BUDGET = 100_000

@@ -356,6 +356,13 @@ def tour_csv(points: np.ndarray, tour: np.ndarray | list[int]) -> str:
     return buf.getvalue()
 
 
+def output_csv(task: str, output: np.ndarray | list[int]) -> str:
+    """A hull's vertex indices (one per line) or Delaunay triangles (``i,j,k`` per line) as CSV text."""
+    rows = np.asarray(output, dtype=np.int64).reshape(-1, 3) if task == "delaunay" else \
+        np.asarray(output, dtype=np.int64).reshape(-1, 1)
+    return "".join(",".join(str(int(v)) for v in row) + "\n" for row in rows)
+
+
 def points_csv(points: np.ndarray) -> str:
     """CSV with ``x,y`` columns, one row per point."""
     pts = np.asarray(points, dtype=np.float64)

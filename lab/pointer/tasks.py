@@ -22,16 +22,14 @@ TASKS = ("hull", "delaunay", "tsp")
 # "index" = the index rule only (Vinyals et al. 2015); "simple" = + the polygon never crosses itself
 # (the paper's notion of a valid output); "convex" = + it is convex and counter-clockwise.
 HULL_RULES = ("index", "simple", "convex")
+HULL_RULE_HELP = ("What the mask guarantees about the model's polygon. simple: never self-intersecting (the paper's "
+                  "notion of valid); convex: a convex counter-clockwise polygon; index: the paper's rule alone (start "
+                  "at the smallest index), so outputs may cross themselves. No rule tells the model which points are "
+                  "on the hull.")
+TASK_LABELS = {"tsp": "TSP (tour)", "hull": "convex hull", "delaunay": "Delaunay triangulation"}
 
 #: fast-tsp wants distances that fit in uint16; scale so the largest one is about this.
 _INT_RANGE = 40_000
-
-
-def check_task(task: str) -> str:
-    """Return ``task`` if it is one of :data:`TASKS`, else raise :class:`LabInputError`."""
-    if task not in TASKS:
-        raise LabInputError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}.")
-    return task
 
 
 def random_instances(n: int, num: int, seed: int) -> np.ndarray:

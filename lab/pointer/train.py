@@ -17,9 +17,9 @@ set (:func:`evaluate`).
 from __future__ import annotations
 
 import io
+import json
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,13 +27,16 @@ import torch
 import torch.nn.functional as F
 
 from lab.core.checkpoints import load_checkpoint, save_checkpoint
+from lab.core.config import LabConfig, check_choice
 from lab.core.errors import LabInputError
+from lab.core.files import to_jsonable
 from lab.core.progress import ProgressCallback, report
 from lab.core.seeding import seed_everything
-from lab.pointer import metrics as pm
 from lab.pointer import tasks
-from lab.pointer.decoding import _tour_lengths, decode
-from lab.pointer.models import build_model
+from lab.pointer.decoding import METHODS as DECODERS
+from lab.pointer.decoding import _tour_lengths
+from lab.pointer.generalisation import METRICS, measure
+from lab.pointer.models import MODELS, build_model
 from lab.pointer.models.data import (
     PAD,
     TourPool,
@@ -45,17 +48,23 @@ from lab.pointer.models.data import (
 from lab.pointer.models.masks import teacher_masks
 
 
-@dataclass
-class TrainConfig:
-    """What to train and how. Validated on creation (bad user values raise :class:`LabInputError`)."""
+@dataclass(frozen=True)
+class TrainConfig(LabConfig):
+    """What to train and how. Validated on creation (bad user values raise :class:`LabInputError`).
+
+    ``layers`` None means 1 for the Ptr-Net (LSTM layers) and 2 for the attention model (encoder layers);
+    ``eval_ns`` empty means ``(n_max,)``; ``eval_methods`` empty means greedy (+ pomo for the attention
+    model). ``init_checkpoint`` continues training from a checkpoint of the same architecture;
+    ``checkpoint_path`` saves one (with its card) every ``save_seconds`` and at the end.
+    """
 
     task: str = "hull"
     model: str = "ptrnet"  # "ptrnet" or "am"
     n_min: int = 5
     n_max: int = 20
     hidden: int = 128
-    layers: int = 1  # LSTM layers (ptrnet) or encoder layers (am)
-    steps: int = 1000  # supervised (ptrnet) or imitation (am) steps
+    layers: int | None = None  # LSTM layers (ptrnet) or encoder layers (am)
+    steps: int = 200  # supervised (ptrnet) or imitation (am) steps
     batch_size: int = 128
     lr: float = 1e-3
     seed: int = 0
@@ -74,15 +83,17 @@ class TrainConfig:
     time_limit_s: float = 0.0  # stop (and save) after this many seconds; 0 = no limit
     grad_clip: float = 1.0
     checkpoint_path: str | None = None
+    init_checkpoint: str | None = None  # resume from this checkpoint (same architecture)
     extra_card: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.task not in tasks.TASKS:
-            raise LabInputError(f"unknown task {self.task!r}; choose one of {', '.join(tasks.TASKS)}.")
-        if self.model not in ("ptrnet", "am"):
-            raise LabInputError(f"unknown model {self.model!r}; choose ptrnet or am.")
+        super().__post_init__()
+        self.check_choice("task", tasks.TASKS)
+        self.check_choice("model", MODELS)
         if self.model == "am" and self.task != "tsp":
             raise LabInputError("the attention model solves only the TSP; use the Ptr-Net for hull and Delaunay.")
+        if self.layers is None:
+            self.normalise("layers", 1 if self.model == "ptrnet" else 2)
         if not 3 <= int(self.n_min) <= int(self.n_max) <= 200:
             raise LabInputError(f"need 3 <= n_min <= n_max <= 200, got n_min={self.n_min}, n_max={self.n_max}.")
         if not 8 <= int(self.hidden) <= 1024 or not 1 <= int(self.layers) <= 12:
@@ -98,12 +109,11 @@ class TrainConfig:
         final = self.pomo_lr if self.pomo_lr_final is None else self.pomo_lr_final
         if not (0 < float(self.lr) < 1 and 0 < float(self.pomo_lr) < 1 and 0 < float(final) <= float(self.pomo_lr)):
             raise LabInputError("learning rates must be in (0, 1), and pomo_lr_final at most pomo_lr.")
-        if int(self.seed) < 0:
-            raise LabInputError("seed must be a non-negative integer.")
-        self.eval_ns = tuple(int(n) for n in (self.eval_ns or (self.n_max,)))
-        self.eval_methods = tuple(self.eval_methods or (("greedy", "pomo") if self.model == "am" else ("greedy",)))
-        if not set(self.eval_methods) <= {"greedy", "beam", "sample", "pomo"}:
-            raise LabInputError(f"unknown evaluation decoders {self.eval_methods}; use greedy, beam, sample, pomo.")
+        self.normalise("eval_ns", tuple(int(n) for n in (self.eval_ns or (self.n_max,))))
+        self.normalise("eval_methods", tuple(self.eval_methods or (("greedy", "pomo") if self.model == "am"
+                                                                   else ("greedy",))))
+        for method in self.eval_methods:
+            check_choice("evaluation decoding", method, DECODERS)
         if any(n < 3 for n in self.eval_ns) or int(self.eval_num) < 1:
             raise LabInputError("evaluation sizes must be >= 3 and eval_num >= 1.")
 
@@ -116,53 +126,55 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """A trained model (complete, or as far as it got before a stop) with its curves and card.
+
+    ``scores`` are the held-out measurements (:func:`evaluate`), the card's ``metrics``.
+    """
+
     model: torch.nn.Module
     config: TrainConfig
     curves: dict[str, list[float]]
-    metrics: dict[str, float]
+    scores: dict[str, float]
     card: dict[str, Any] = field(default_factory=dict)
+
+    # -- the verb result contract (lab.core.labs) ----------------------------------------------------
+    def metrics(self) -> dict[str, Any]:
+        """Held-out scores, the last loss and the curves; only ``instances_per_s_*`` are timings."""
+        loss = self.curves.get("loss", [])
+        return {**self.scores, "final_loss": loss[-1] if loss else None, "curves": self.curves}
+
+    def checkpoint_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, buffer)
+        return buffer.getvalue()
+
+    def artifacts(self) -> dict[str, bytes | str]:
+        """``model.pt`` (state_dict) and ``model.json`` (its card): together a checkpoint ``zoo.load`` reads."""
+        return {"model.pt": self.checkpoint_bytes(), "model.json": json.dumps(to_jsonable(self.card))}
+
+    def title(self) -> str:
+        c = self.config
+        return f"train {c.model} {c.task} n={c.n_min}..{c.n_max}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.config.task, "model": self.config.model, "metrics": self.metrics()}
 
 
 # ----------------------------------------------------------------------------- evaluation
-_REFERENCE_CACHE: dict[tuple[int, int, int], np.ndarray] = {}
-
-
-def reference_lengths(n: int, num: int, seed: int) -> np.ndarray:
-    """Reference tour lengths (``tasks.tsp_reference``) of ``random_instances(n, num, seed)``, cached."""
-    key = (n, num, seed)
-    if key not in _REFERENCE_CACHE:
-        pts = tasks.random_instances(n, num, seed)
-        _REFERENCE_CACHE[key] = np.array([tasks.tour_length(p, tasks.tsp_reference(p)) for p in pts])
-    return _REFERENCE_CACHE[key]
-
-
 def evaluate(model: torch.nn.Module, task: str, n: int, num: int, seed: int, methods: tuple[str, ...] = ("greedy",),
              device: str = "cpu") -> dict[str, float]:
-    """Metrics of ``model`` on ``random_instances(n, num, seed)``.
+    """Metrics of ``model`` on ``random_instances(n, num, seed)`` (:func:`lab.pointer.generalisation.measure`).
 
-    TSP: ``gap_pct_<method>_n<n>`` = 100 * mean(length / reference - 1); hull: accuracy and area
-    coverage; Delaunay: accuracy and triangle coverage (all in [0, 1], from :mod:`lab.pointer.metrics`).
+    Keys ``<metric>_<method>_n<n>``: TSP ``gap`` (a fraction, ``mean(length / reference - 1)``); hull
+    accuracy and area coverage; Delaunay accuracy and triangle coverage (in [0, 1]); and
+    ``instances_per_s_<method>_n<n>``.
     """
-    pts = tasks.random_instances(n, num, seed)
     out: dict[str, float] = {}
-    ref = reference_lengths(n, num, seed) if task == "tsp" else None
     for method in methods:
-        t0 = time.perf_counter()
-        res = decode(model, pts, task, method, device=device)
-        secs = time.perf_counter() - t0
+        found = measure(model, task, n, num, seed, method, device=device)
         tag = f"{method}_n{n}"
-        out[f"instances_per_s_{tag}"] = num / max(secs, 1e-9)
-        if task == "tsp":
-            lengths = np.array([tasks.tour_length(p, r.sequence) for p, r in zip(pts, res, strict=True)])
-            out[f"gap_pct_{tag}"] = float(100 * np.mean(lengths / ref - 1))
-        elif task == "hull":
-            scores = [pm.hull_scores(p, r.sequence) for p, r in zip(pts, res, strict=True)]
-            out[f"accuracy_{tag}"] = float(np.mean([s["accuracy"] for s in scores]))
-            out[f"area_coverage_{tag}"] = float(np.mean([s["area_coverage"] for s in scores]))
-        else:
-            scores = [pm.delaunay_scores(p, r.sequence) for p, r in zip(pts, res, strict=True)]
-            out[f"accuracy_{tag}"] = float(np.mean([s["accuracy"] for s in scores]))
-            out[f"triangle_coverage_{tag}"] = float(np.mean([s["triangle_coverage"] for s in scores]))
+        out[f"instances_per_s_{tag}"] = found["instances_per_second"]
+        out.update({f"{key}_{tag}": found[key] for key in METRICS[task]})
     return out
 
 
@@ -214,7 +226,7 @@ def _card(config: TrainConfig, model, steps_done: dict, curves: dict, metrics: d
         "architecture": model.architecture(),
         "task": config.task,
         "trained_n": [int(config.n_min), int(config.n_max)],
-        "training": {**{k: v for k, v in asdict(config).items() if k not in ("extra_card", "checkpoint_path")},
+        "training": {**{k: v for k, v in config.to_dict().items() if k not in ("extra_card", "checkpoint_path")},
                      "steps_done": steps_done, "seconds": round(seconds, 1),
                      "final_loss": (curves["loss"][-1] if curves["loss"] else None),
                      "evaluations": evaluations or []},
@@ -228,11 +240,11 @@ def _card(config: TrainConfig, model, steps_done: dict, curves: dict, metrics: d
     }
 
 
-def _measure(model, config: TrainConfig) -> dict[str, float]:
+def _measure(model, config: TrainConfig, device: str | None = None) -> dict[str, float]:
     out: dict[str, float] = {}
     for n in config.eval_ns:
         out.update(evaluate(model, config.task, n, int(config.eval_num), int(config.eval_seed), config.eval_methods,
-                            config.device))
+                            device or config.device))
     return out
 
 
@@ -248,16 +260,22 @@ def _cosine(start: float, end: float, frac: float) -> float:
     return end + (start - end) * 0.5 * (1 + np.cos(np.pi * frac))
 
 
-def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
-          init_checkpoint: str | Path | None = None) -> TrainResult:
-    """Train (or continue training) a pointer model; see the module docstring."""
+def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, data: Any = None) -> TrainResult:
+    """Train (or continue training, ``config.init_checkpoint``) a pointer model: the ``train`` verb.
+
+    ``on_progress`` is called after every step; ``True`` stops, and the model so far is measured and
+    returned. Training data is generated from the seed (``data`` is not used).
+    """
+    from lab.core.device import resolve_device
+
     rng = seed_everything(int(config.seed))
-    dev = torch.device(config.device)
+    device = resolve_device(config.device).name
+    dev = torch.device(device)
     gen = torch.Generator(device=dev).manual_seed(int(config.seed))  # POMO sampling happens on the device
-    model = build_model(config.architecture()).to(config.device)
+    model = build_model(config.architecture()).to(dev)
     done = {"supervised": 0, "pomo": 0}
-    if init_checkpoint is not None:
-        state, card = load_checkpoint(init_checkpoint, expected_architecture=config.architecture())
+    if config.init_checkpoint is not None:
+        state, card = load_checkpoint(config.init_checkpoint, expected_architecture=config.architecture())
         model.load_state_dict(state)
         done.update(card.get("training", {}).get("steps_done", {}))
         # a different stream of batches than the run being continued
@@ -274,7 +292,7 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
     def save() -> None:
         nonlocal metrics
         if config.checkpoint_path:
-            metrics = _measure(model, config)
+            metrics = _measure(model, config, device)
             # every measurement of this run, so a card shows how the metric moved with training
             evaluations.append({"steps_done": dict(done), "seconds": round(time.time() - t_start, 1), **metrics})
             card = _card(config, model, dict(done), curves, metrics, time.time() - t_start, evaluations)
@@ -336,26 +354,6 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None,
     if config.checkpoint_path:
         save()
     else:
-        metrics = _measure(model, config)
+        metrics = _measure(model, config, device)
     card = _card(config, model, dict(done), curves, metrics, time.time() - t_start, evaluations)
-    return TrainResult(model=model, config=config, curves=curves, metrics=metrics, card=card)
-
-
-def train_job(config: TrainConfig, init_checkpoint: str | Path | None = None):
-    """Wrap :func:`train` as a job ``work(on_progress) -> JobOutput`` (artifacts: checkpoint + card)."""
-    from lab.core.files import to_jsonable
-    from lab.core.jobs import JobOutput
-
-    def work(on_progress: ProgressCallback) -> JobOutput:
-        result = train(config, on_progress=on_progress, init_checkpoint=init_checkpoint)
-        buffer = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in result.model.state_dict().items()}, buffer)
-        import json
-
-        metrics = {**result.metrics, "curves": result.curves}
-        cfg = to_jsonable(asdict(config))
-        return JobOutput(config=cfg, metrics=metrics, result=result,
-                         artifacts={"model.pt": buffer.getvalue(), "model.json": json.dumps(to_jsonable(result.card))},
-                         title=f"train {config.model} {config.task} n={config.n_min}..{config.n_max}")
-
-    return work
+    return TrainResult(model=model, config=config, curves=curves, scores=metrics, card=card)

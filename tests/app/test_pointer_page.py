@@ -21,8 +21,8 @@ def test_renders_with_defaults_and_shows_a_result():
 
 
 def test_step_slider_moves_the_pointer():
-    at = _page(method="untrained:ptrnet", n="12", tab="Step through the pointer")  # the tab is in the URL
-    slider = at.slider(key="url:step")
+    at = _page(method="untrained:ptrnet", n="12", **{"pointer-tab": "Step through the pointer"})  # the tab is in the URL
+    slider = at.slider(key="url:pointer:step")
     assert any("step 1/12" in m.value for m in at.markdown)
     slider.set_value(6).run()
     assert not at.exception
@@ -48,7 +48,7 @@ def test_bad_upload_shows_an_error():
 
 
 def test_batch_view_runs_and_lists_instances():
-    at = _page(n="8", batch="5", method="untrained:ptrnet", tab="Batch")
+    at = _page(n="8", batch="5", method="untrained:ptrnet", **{"pointer-tab": "Batch"})
     at.button[[b.label for b in at.button].index("Run batch")].click().run()
     assert not at.exception
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 5
@@ -57,7 +57,7 @@ def test_batch_view_runs_and_lists_instances():
 
 def test_hull_output_rule_is_offered_and_bound_to_the_url():
     at = _page(task="hull", n="20", method="untrained:ptrnet")
-    rule = at.selectbox(key="url:rule")
+    rule = at.selectbox(key="url:pointer:rule")
     assert rule.value == "simple"
     assert next(m for m in at.metric if m.label == "Valid").value == "yes"  # an untrained model, still valid
     rule.set_value("convex").run()
@@ -68,7 +68,7 @@ def test_hull_output_rule_is_offered_and_bound_to_the_url():
 
 def test_closed_tabs_do_not_run():
     at = _page(method="untrained:ptrnet", n="12")
-    assert not any(s.key == "url:step" for s in at.slider)  # the step tab is closed: its slider never ran
+    assert not any(s.key == "url:pointer:step" for s in at.slider)  # the step tab is closed: its slider never ran
     assert not any(b.label == "Run batch" for b in at.button)
 
 
@@ -78,18 +78,18 @@ def test_widgets_carry_their_current_value_as_their_own_default():
     Regression: a slider moved while a tab click's rerun was drawing re-created the page's widgets
     at their first option / minimum (task jumped to the convex hull, n to 3).
     """
-    at = _page(task="delaunay", n="9", tab="Step through the pointer")
-    at.slider(key="url:step").set_value(4).run()
-    task = at.selectbox(key="url:task")
+    at = _page(task="delaunay", n="9", **{"pointer-tab": "Step through the pointer"})
+    at.slider(key="url:pointer:step").set_value(4).run()
+    task = at.selectbox(key="url:pointer:task")
     assert task.value == "delaunay" and task.proto.default == TASKS.index("delaunay")
-    assert at.number_input(key="url:n").proto.default == 9
-    assert list(at.slider(key="url:step").proto.default) == [4]
+    assert at.number_input(key="url:pointer:n").proto.default == 9
+    assert list(at.slider(key="url:pointer:step").proto.default) == [4]
 
 
 def test_train_tab_fine_tunes_an_attention_model_with_pomo():
     import time
 
-    at = _page(task="tsp", tab="Train")
+    at = _page(task="tsp", **{"pointer-tab": "Train"})
     next(s for s in at.selectbox if s.label == "Model").set_value("am")
     next(s for s in at.slider if s.label == "n range").set_value((5, 6))
     next(s for s in at.select_slider if s.label == "Hidden size").set_value(32)
@@ -108,5 +108,34 @@ def test_train_tab_fine_tunes_an_attention_model_with_pomo():
         at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert curves and "pomo_tour_length" in curves[0].proto.spec  # the REINFORCE phase ran and is drawn
-    trained = [o for o in at.selectbox(key="url:method").options if o.startswith("trained here: am tsp")]
+    trained = [o for o in at.selectbox(key="url:pointer:method").options if o.startswith("trained here: am tsp")]
     assert trained, "the model trained with POMO became selectable"
+    run_id = trained[0].rsplit("(run ", 1)[1].rstrip(")")  # offered by its run's checkpoint, not a live object
+    at.selectbox(key="url:pointer:method").set_value(f"run:{run_id}").run()
+    assert not at.exception and at.query_params["method"] == f"run:{run_id}"
+    assert next(m for m in at.metric if m.label == "Valid").value == "yes"
+
+
+def test_a_second_upload_of_the_same_shape_shows_its_own_result():
+    """Results are keyed by the upload's content: file B never shows file A's numbers."""
+    import numpy as np
+
+    def csv(seed: int) -> bytes:
+        pts = np.random.default_rng(seed).random((9, 2))
+        return ("x,y\n" + "".join(f"{x:.6f},{y:.6f}\n" for x, y in pts)).encode()
+
+    at = _page(src="upload", method="solver:two_opt")
+    lengths = []
+    for name, seed in (("a.csv", 1), ("b.csv", 2)):
+        at.file_uploader[0].set_value((name, csv(seed), "text/csv")).run()
+        assert not at.exception and not at.error
+        lengths.append(next(m for m in at.metric if m.label == "Length").value)
+    assert lengths[0] != lengths[1]
+
+
+def test_generalisation_tab_measures_the_selected_model_now():
+    at = _page(task="hull", method="untrained:ptrnet", **{"pointer-tab": "Generalisation"})
+    button = next(b for b in at.button if b.label.startswith("Measure the selected model now"))
+    button.click().run()
+    assert not at.exception
+    assert any(c.proto.id and "gen:live" in c.proto.id for c in at.get("plotly_chart"))

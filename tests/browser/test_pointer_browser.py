@@ -16,7 +16,7 @@ def _press_right_on_first_slider(page, times: int) -> None:
 
 def test_step_slider_changes_the_attention_figure(app_url, page):
     # the open tab is part of the link: this one opens on the step view
-    page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10&step=1&tab=Step+through+the+pointer")
+    page.goto(f"{app_url}/pointer?method=untrained:ptrnet&n=10&step=1&pointer-tab=Step+through+the+pointer")
     wait_for_app(page)
     page.wait_for_selector("text=step 1/10", timeout=60_000)
     page.wait_for_function(

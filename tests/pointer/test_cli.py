@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -151,13 +152,68 @@ def test_model_without_checkpoint_says_so(capsys, monkeypatch):
     assert "note" in doc and is_valid_tour(doc["instances"][0]["tour"], 6)
 
 
-def test_rerun_of_a_solve_config():
-    from lab.pointer.service import rerun
+def test_a_saved_solve_reruns_by_its_verb_to_the_same_metrics(capsys):
+    from lab.core.runstore import RunStore
+    from lab.core.verbs import deterministic_metrics, rerun_work
 
-    metrics, artifacts = rerun({"task": "tsp", "n": 8, "num": 2, "seed": 3, "solver": "held_karp"})
-    assert metrics["mean_gap"] == pytest.approx(0.0, abs=1e-9) and "result.json" in artifacts
-    metrics, _ = rerun({"task": "delaunay", "n": 8, "num": 2, "seed": 3})
-    assert metrics["triangle_coverage"] == 1.0
+    doc = _json(capsys, ["pointer", "solve", "--n", "8", "--num", "2", "--seed", "3", "--solver", "held_karp",
+                         "--reference", "--json"])
+    run = RunStore().load_run(doc["run_id"])
+    assert run.verb == "solve" and run.config["n"] == 8 and run.config["seed"] == 3
+    assert {"result.json", "metrics.csv"} <= {p.name for p in run.artifact_path("x").parent.iterdir()}
+    lab, verb, config, work = rerun_work(run)
+    assert (lab, verb) == ("pointer", "solve")
+    again = work(lambda step, total, metrics: False)
+    assert again.metrics["mean_gap"] == pytest.approx(0.0, abs=1e-9)
+    assert deterministic_metrics(again.metrics) == deterministic_metrics(run.metrics)
+
+
+def test_the_checkpoint_is_chosen_by_the_size_of_the_instances_wherever_they_come_from(tmp_path, capsys,
+                                                                                        monkeypatch):
+    """A 50-node file gets the TSP50 attention model (it used to get the TSP20 one), a 20-node one TSP20."""
+    from lab.pointer import service, zoo
+
+    if zoo.default_name("tsp", "am", n=50) != "am_tsp50":
+        pytest.skip("needs the shipped am_tsp20 and am_tsp50 checkpoints")
+    used = []
+    real = service.load_model
+
+    def spy(task, model, checkpoint, device="cpu"):
+        used.append(Path(checkpoint).stem)
+        return real(task, model, checkpoint, device)
+
+    monkeypatch.setattr(service, "load_model", spy)
+    rng = np.random.default_rng(0)
+    big = tmp_path / "fifty.tsp"
+    big.write_text(tsplib_text(rng.random((50, 2)) * 1000, "fifty", "EUC_2D"))
+    _json(capsys, ["pointer", "solve", "--input", str(big), "--model", "am", "--json"])
+    assert used == ["am_tsp50"]
+    # one file with instances of two sizes: each size gets its own checkpoint
+    mixed = tmp_path / "mixed.csv"
+    rows = [(0, *p) for p in rng.random((20, 2))] + [(1, *p) for p in rng.random((50, 2))]
+    mixed.write_text("instance,x,y\n" + "".join(f"{i},{x},{y}\n" for i, x, y in rows))
+    used.clear()
+    doc = _json(capsys, ["pointer", "solve", "--input", str(mixed), "--model", "am", "--json"])
+    assert sorted(used) == ["am_tsp20", "am_tsp50"] and [i["n"] for i in doc["instances"]] == [20, 50]
+    used.clear()
+    _json(capsys, ["pointer", "solve", "--n", "50", "--json"])  # --model auto, random instances: the same rule
+    assert used == ["am_tsp50"]
+
+
+def test_sample_decoding_follows_seed(tmp_path, capsys, ptrnet_tsp_checkpoint):
+    """``--decode sample`` on one file: the same --seed gives the same tours, other seeds other tours."""
+    path = tmp_path / "twelve.csv"
+    rng = np.random.default_rng(1)
+    path.write_text("instance,x,y\n" + "".join(f"{b},{x},{y}\n" for b in range(4) for x, y in rng.random((12, 2))))
+
+    def tours(seed: int) -> list[list[int]]:
+        doc = _json(capsys, ["pointer", "solve", "--input", str(path), "--checkpoint", str(ptrnet_tsp_checkpoint),
+                             "--decode", "sample", "--samples", "4", "--seed", str(seed), "--json"])
+        return [i["tour"] for i in doc["instances"]]
+
+    first = tours(0)
+    assert tours(0) == first
+    assert tours(1) != first or tours(2) != first
 
 
 def test_unavailable_device_falls_back_saying_so_and_unknown_device_is_refused(capsys):
@@ -179,3 +235,36 @@ def test_hull_pomo_and_beam_through_the_cli_and_delaunay_pomo_refused(capsys):
         assert all(len(i["hull"]) >= 3 and 0 <= i["area_coverage"] <= 1 + 1e-9 for i in doc["instances"])
     code, out, err = _run(capsys, ["pointer", "solve", "--task", "delaunay", "--n", "8", "--decode", "pomo", "--json"])
     assert code == 2 and "POMO" in err and len(err.strip().splitlines()) == 1
+
+
+def test_device_defaults_to_dynlab_device(capsys, monkeypatch):
+    """No --device: DYNLAB_DEVICE decides (it used to be a hard-coded cpu)."""
+    from lab.core import device
+    from lab.core.runstore import RunStore
+
+    monkeypatch.setattr(device, "_cuda_available", lambda: True)  # a classical solver never touches the device
+    monkeypatch.setenv("DYNLAB_DEVICE", "cuda")
+    doc = _json(capsys, ["pointer", "solve", "--n", "6", "--solver", "nearest_neighbour", "--json"])
+    assert RunStore().load_run(doc["run_id"]).config["device"] == "cuda"
+
+
+def test_train_takes_its_defaults_from_the_config_saves_its_verb_and_resumes(tmp_path, capsys):
+    from lab.core.runstore import RunStore
+    from lab.pointer import zoo
+    from lab.pointer.train import TrainConfig
+
+    out = tmp_path / "m.pt"
+    argv = ["pointer", "train", "--task", "hull", "--n-min", "5", "--n-max", "6", "--hidden", "8", "--steps", "3",
+            "--batch-size", "4", "--json", "-o", str(out)]
+    doc = _json(capsys, argv)
+    run = RunStore().load_run(doc["run_id"])
+    assert run.verb == "train" and doc["checkpoint"] == str(out) and "accuracy_greedy_n6" in doc["metrics"]
+    expected = TrainConfig(task="hull", n_min=5, n_max=6, hidden=8, steps=3, batch_size=4, device="cpu")
+    assert run.config == expected.to_dict()  # every option not given is the config's default
+    assert zoo.load(out, task="hull").architecture()["hidden"] == 8
+    doc = _json(capsys, [*argv[:-2], "--steps", "2", "--resume", str(out), "-o", str(tmp_path / "m2.pt")])
+    card = json.loads((tmp_path / "m2.json").read_text())
+    assert card["training"]["steps_done"]["supervised"] == 5
+    assert RunStore().load_run(doc["run_id"]).config["init_checkpoint"] == str(out)
+    code, out_text, err = _run(capsys, ["pointer", "train", "--task", "sorting", "--json"])
+    assert code == 2 and out_text == "" and len(err.strip().splitlines()) == 1 and "unknown task" in err

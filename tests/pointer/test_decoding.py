@@ -11,6 +11,7 @@ from lab.pointer import tasks
 from lab.pointer.decoding import ModelOutput, augment8, decode
 from lab.pointer.metrics import is_simple_polygon, polygon_area, same_cycle
 from lab.pointer.models import AttentionModel, PointerNetwork
+from lab.pointer.models.masks import teacher_masks
 
 torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
 
@@ -56,12 +57,35 @@ def test_every_decoder_gives_valid_outputs(task, n):
                 _check(task, n, o, p)
 
 
+def _teacher_forced(model, task: str, points: np.ndarray, sequence: list[int]) -> tuple[np.ndarray, float]:
+    """The model's distribution over the n points before each choice of ``sequence``, and the summed
+    log-probability of its choices (+ the EOS that ends a hull or Delaunay output), from the teacher-forced
+    forward pass that training uses: a path independent of step-by-step decoding."""
+    n = points.shape[0]
+    x = torch.from_numpy(np.asarray(points, dtype=np.float32)[None])
+    with torch.no_grad():
+        if task == "tsp":  # the attention model: steps 1..n-1 (node 0 is given)
+            tour = torch.tensor([sequence])
+            visited = torch.nn.functional.one_hot(tour, n).bool().cumsum(dim=1).bool()[:, :-1]
+            logp = model(x, tour).masked_fill(visited, float("-inf")).log_softmax(dim=-1)[0]  # (n-1, n)
+            probs = np.vstack([np.eye(n)[sequence[0]], logp.exp().numpy()])
+            total = logp.gather(1, tour[0, 1:, None]).sum()
+        else:  # the Ptr-Net, with the decoding's default hull rule ("simple")
+            target = torch.tensor([sequence + [n]])
+            masks = teacher_masks(task, target, n, x if task == "hull" else None)
+            logits = model(x, target)[..., : masks.shape[-1]]
+            logp = logits.masked_fill(~masks, float("-inf")).log_softmax(dim=-1)[0]  # (T + 1, n + 1)
+            probs = logp[:-1, :n].exp().numpy()  # the steps that chose a point (the last one chose EOS)
+            total = logp.gather(1, target[0, :, None]).sum()
+    return probs, float(total)
+
+
 @pytest.mark.parametrize("task", ["tsp", "hull", "delaunay"])
 def test_trace_is_the_pointer_distribution_of_each_step(task):
-    model = _models(task)[-1]
+    model = _models(task)[-1].eval()
     pts = tasks.random_instances(12, 3, seed=1)
     outs = decode(model, pts, task, "greedy", trace=True)
-    for o in outs:
+    for p, o in zip(pts, outs, strict=True):
         att = o.attention
         assert att.shape == (len(o.sequence), 12)
         assert (att >= 0).all()
@@ -69,9 +93,15 @@ def test_trace_is_the_pointer_distribution_of_each_step(task):
         assert (att[rows, o.sequence] > 0).all()  # the chosen point was allowed
         if task == "tsp":  # no EOS slot: each row is a full distribution over the points
             assert np.allclose(att.sum(1), 1, atol=1e-5)
+        else:  # the rest of each row is the probability of stopping there
+            assert (att.sum(1) <= 1 + 1e-5).all()
         # greedy chose the most probable point at every step (ignoring EOS, which ended the sequence)
         assert (att[rows, o.sequence] >= att.max(1) - 1e-6).all()
-        assert np.isclose(o.log_prob, np.log(att[rows, o.sequence]).sum(), atol=1e-3) or task != "tsp"
+        # every row is the model's distribution at that step, and log_prob sums the log-probabilities of
+        # every choice -- the final EOS of a hull or Delaunay output included -- for every task
+        probs, total = _teacher_forced(model, task, p, o.sequence)
+        assert np.allclose(att, probs, atol=1e-5)
+        assert o.log_prob == pytest.approx(total, abs=1e-4)
     assert decode(model, pts, task, "greedy")[0].attention is None
 
 
@@ -89,10 +119,29 @@ def test_beam_width_one_is_greedy_and_search_never_worse_for_tsp():
 
 def test_sampling_is_seeded():
     model = _models("tsp")[0]
-    pts = tasks.random_instances(10, 2, seed=0)
+    pts = tasks.random_instances(10, 4, seed=0)
     a = decode(model, pts, "tsp", "sample", num_samples=3, seed=5)
     b = decode(model, pts, "tsp", "sample", num_samples=3, seed=5)
     assert [o.sequence for o in a] == [o.sequence for o in b]
+    others = [[o.sequence for o in decode(model, pts, "tsp", "sample", num_samples=3, seed=s)] for s in (6, 7)]
+    assert any(seqs != [o.sequence for o in a] for seqs in others)
+
+
+def test_sample_decoding_in_a_solve_follows_the_config_seed():
+    """``solve`` with ``decode="sample"``: the same seed gives the same tours, other seeds other tours."""
+    from lab.pointer.io import random_instance_list
+    from lab.pointer.service import SolveConfig, run_solve
+
+    data = random_instance_list(12, 4, seed=3)  # the instances stay fixed; only the sampling seed moves
+
+    def tours(seed: int) -> list[list[int]]:
+        config = SolveConfig(task="tsp", model="ptrnet", checkpoint="untrained", decode="sample", num_samples=4,
+                             seed=seed)
+        return [r.output.tolist() for r in run_solve(config, data=data).instances]
+
+    first = tours(0)
+    assert tours(0) == first
+    assert tours(1) != first or tours(2) != first
 
 
 def test_augment8_keeps_distances():

@@ -18,7 +18,7 @@ from lab.core.errors import LabInputError
 from lab.pointer import tasks, zoo
 from lab.pointer.models import AttentionModel, PointerNetwork
 from lab.pointer.models.data import fast_reference, label_sequence, orient, pad_sequences
-from lab.pointer.train import TrainConfig, imitation_loss, pomo_loss, supervised_loss, train, train_job
+from lab.pointer.train import TrainConfig, imitation_loss, pomo_loss, run_train, supervised_loss
 
 ROOT = Path(__file__).resolve().parents[2]
 torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine
@@ -87,20 +87,20 @@ def test_progress_callback_can_stop_training():
         seen.append((step, total, metrics["loss"]))
         return step >= 2
 
-    result = train(_tiny(steps=50), on_progress=cb)
+    result = run_train(_tiny(steps=50), on_progress=cb)
     assert [s for s, _, _ in seen] == [1, 2] and seen[0][1] == 50
     assert len(result.curves["loss"]) == 2
-    assert "accuracy_greedy_n8" in result.metrics
+    assert "accuracy_greedy_n8" in result.metrics() and result.metrics()["curves"]["loss"] == result.curves["loss"]
 
 
 def test_checkpoint_card_round_trip_resume_and_wrong_architecture(tmp_path):
     cfg = _tiny(tmp_path, extra_card={"command": "python scripts/train_pointer.py --task hull", "seed": 0})
-    result = train(cfg)
+    result = run_train(cfg)
     card = json.loads((tmp_path / "m.json").read_text())
     assert card["architecture"] == {"model": "ptrnet", "task": "hull", "hidden": 16, "layers": 1}
     assert card["command"].startswith("python scripts/train_pointer.py") and card["seed"] == 0
     assert card["training"]["steps_done"]["supervised"] == 4
-    assert card["metrics"] == result.metrics and card["evaluation"]["eval_num"] == 4
+    assert card["metrics"] == result.scores and card["evaluation"]["eval_num"] == 4
     last = card["training"]["evaluations"][-1]  # the measurement log ends with the card's own metrics
     assert last["steps_done"]["supervised"] == 4 and all(last[k] == v for k, v in card["metrics"].items())
 
@@ -112,10 +112,11 @@ def test_checkpoint_card_round_trip_resume_and_wrong_architecture(tmp_path):
     with pytest.raises(LabInputError, match="model"):
         zoo.load(tmp_path / "m.pt", model="am")
 
-    again = train(_tiny(tmp_path, steps=3), init_checkpoint=tmp_path / "m.pt")  # resume: the count goes on
+    resume = str(tmp_path / "m.pt")
+    again = run_train(_tiny(tmp_path, steps=3, init_checkpoint=resume))  # resume: the count goes on
     assert again.card["training"]["steps_done"]["supervised"] == 7
     with pytest.raises(LabInputError):  # a bigger model cannot start from these weights
-        train(_tiny(None, hidden=32), init_checkpoint=tmp_path / "m.pt")
+        run_train(_tiny(None, hidden=32, init_checkpoint=resume))
 
     # weights that do not fit the card's architecture are refused with one sentence
     save_checkpoint(tmp_path / "bad.pt", PointerNetwork("hull", hidden=8).state_dict(),
@@ -124,14 +125,34 @@ def test_checkpoint_card_round_trip_resume_and_wrong_architecture(tmp_path):
         zoo.load(tmp_path / "bad.pt")
 
 
-def test_train_job_returns_checkpoint_artifacts(tmp_path):
-    work = train_job(_tiny(None, task="tsp", model="am", n_min=6, n_max=6, hidden=16, heads=2, steps=2, pomo_steps=1,
-                           pomo_batch=2))
-    out = work(lambda s, t, m: False)
-    assert set(out.artifacts) == {"model.pt", "model.json"}
-    card = json.loads(out.artifacts["model.json"])
+def test_train_result_artifacts_are_a_loadable_checkpoint_and_gaps_are_fractions(tmp_path):
+    result = run_train(_tiny(None, task="tsp", model="am", n_min=6, n_max=6, hidden=16, heads=2, steps=2,
+                             pomo_steps=1, pomo_batch=2))
+    artifacts = result.artifacts()
+    assert set(artifacts) == {"model.pt", "model.json"}
+    card = json.loads(artifacts["model.json"])
     assert card["training"]["steps_done"] == {"supervised": 2, "pomo": 1}
-    assert "gap_pct_pomo_n6" in out.metrics and len(out.metrics["curves"]["loss"]) == 3
+    metrics = result.metrics()
+    assert len(metrics["curves"]["loss"]) == 3 and not any(k.startswith("gap_pct") for k in metrics)
+    # a gap is a fraction everywhere (it was in percent here): an untrained-ish model on TSP6 is within 100 %
+    assert {"gap_greedy_n6", "gap_pomo_n6"} <= set(metrics) and 0 <= metrics["gap_pomo_n6"] < 1.0
+    (tmp_path / "model.pt").write_bytes(artifacts["model.pt"])
+    (tmp_path / "model.json").write_text(artifacts["model.json"])
+    assert zoo.load(tmp_path / "model.pt", task="tsp", model="am").architecture() == card["architecture"]
+
+
+def test_old_cards_with_gaps_in_percent_read_as_fractions(tmp_path):
+    net = PointerNetwork("tsp", hidden=8)
+    save_checkpoint(tmp_path / "old.pt", net.state_dict(),
+                    {"architecture": net.architecture(), "metrics": {"gap_pct_greedy_n20": 5.0},
+                     "measurements": [{"metrics": {"gap_pct_pomo_n20": 2.0, "instances_per_s_pomo_n20": 3.0}}]})
+    card = zoo.read_card(tmp_path / "old.pt")
+    assert card["metrics"] == {"gap_greedy_n20": pytest.approx(0.05)}
+    assert card["measurements"][0]["metrics"] == {"gap_pomo_n20": pytest.approx(0.02), "instances_per_s_pomo_n20": 3.0}
+    assert zoo.load(tmp_path / "old.pt").card["metrics"] == card["metrics"]
+    for entry in zoo.available():  # the shipped TSP cards: every gap a fraction
+        gaps = [v for k, v in entry.card["metrics"].items() if k.startswith("gap_")]
+        assert not any(k.startswith("gap_pct") for k in entry.card["metrics"]) and all(-1e-9 <= g < 1 for g in gaps)
 
 
 def test_shipped_checkpoints_load_are_small_and_carry_their_command():
