@@ -202,10 +202,12 @@ def page() -> None:
         col.metric(label, value, help=hint)
     # Bound to the URL (a copied link opens the same tab); a tab's work runs only while it is open, but Train
     # always draws, so a model that finishes while another tab is open still becomes a Method.
-    tabs = ui.url_tabs(["Solution", "Step through the pointer", "Generalisation", "Batch", "Train"])
+    tabs = ui.url_tabs(["Solution", "Step through the pointer", "Generalisation", "Batch", "Sweep", "Train"])
+    sweep_fields = {"decode": "greedy,pomo" if config.task != "delaunay" else "greedy,beam", "n": "10,20,50", "num": "16"}
     for tab, draw in zip(tabs, (lambda: solution_tab(res, option), lambda: step_tab(res.instances[0], config.task),
                                 lambda: generalisation_tab(config, option, options),
                                 lambda: batch_tab(config, instances, data_key),
+                                lambda: ui.sweep_panel(LAB, "solve", config.replace(trace=False), sweep_fields),
                                 lambda: train_tab(config.task, config.seed, config.device)), strict=True):
         if tab.open or tab is tabs[-1]:
             with tab:

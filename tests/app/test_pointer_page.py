@@ -139,3 +139,26 @@ def test_generalisation_tab_measures_the_selected_model_now():
     button.click().run()
     assert not at.exception
     assert any(c.proto.id and "gen:live" in c.proto.id for c in at.get("plotly_chart"))
+
+
+def test_sweep_tab_runs_a_sweep_job_and_shows_its_table():
+    import time
+
+    at = _page(method="untrained:ptrnet", **{"pointer-tab": "Sweep"})
+    at.text_input(key="sweep:pointer:decode").set_value("greedy,sample")
+    at.text_input(key="sweep:pointer:n").set_value("5,8")
+    at.text_input(key="sweep:pointer:num").set_value("2")
+    at.text_input(key="sweep:pointer:seeds").set_value("0,1").run()
+    at.button(key="job:pointer:sweep:start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    for _ in range(300):
+        frames = [df.value for df in at.dataframe if "decode" in getattr(df.value, "columns", [])]
+        if frames:
+            break
+        time.sleep(0.1)
+        at.run()
+    (table,) = frames
+    assert len(table) == 8 and set(table["status"]) == {"done"}
+    assert sorted(set(zip(table["decode"], table["n"], strict=True))) == [
+        ("greedy", 5), ("greedy", 8), ("sample", 5), ("sample", 8)]
+    assert any("Backend: **local**" in c.value for c in at.caption)
