@@ -1,7 +1,9 @@
 """``dynlab connectome run|scan``: the lab from the command line (contract in issue 4).
 
 ``run`` prints ``{"factors": [{"time", "animal", "communities", "modularity", ...}], "membership",
-"reconstruction_error", "seconds", "run_id"}`` (plus ``"ari"``, ``"nmi"`` with ``--synthetic``); ``scan``
+"reconstruction_error", "seconds", "neurons", "dropped", "layout", "run_id"}`` (plus ``"covariates"``:
+{column: [correlation per factor]} when there are covariates, and ``"ari"``, ``"nmi"`` when there is a
+truth: ``--synthetic``, ``--truth``, or a ``truth.json`` beside the first input that names it); ``scan``
 prints error and factor similarity per rank. Both run through :func:`lab.core.verbs.run_foreground_verb`
 (text bar on stderr, Ctrl-C stops and keeps the partial result, saved as a run that records its verb).
 Defaults are read from the configs. Bad input: one line on stderr, exit code 2.
@@ -45,17 +47,36 @@ def format_ranks(ranks: tuple[int, ...]) -> str:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     from lab.connectome.affinities import AFFINITIES
+    from lab.connectome.cohort import LAYOUTS
     from lab.connectome.communities import METHODS
     from lab.connectome.pipeline import ConnectomeConfig as C
     from lab.connectome.synthetic import WormConfig as W
 
     src = p.add_mutually_exclusive_group()  # neither: the config's default source, a synthetic worm
-    src.add_argument("--input", nargs="+", metavar="FILE", help="CSV, NPZ or NWB traces (several files: one set of animals each)")
+    src.add_argument("--input", nargs="+", metavar="FILE",
+                     help="CSV, NPZ or NWB traces (several files: one set of animals each, neurons matched by name)")
     src.add_argument("--synthetic", action="store_true",
                      help="a synthetic worm with planted communities (the default without --input)")
     p.add_argument("--series", help="NWB: the fluorescence series to read (default: the first RoiResponseSeries)")
+    p.add_argument("--covariates", nargs="+", metavar="FILE",
+                   help="one per-frame CSV per --input file, same order (a time or frame column plus numeric "
+                        "columns: velocity, reversal, stimulus, ...)")
+    p.add_argument("--truth", metavar="FILE", help="a truth.json (names, membership) to score the communities against")
+    p.add_argument("--neurons", default=None, metavar="common|min:K",
+                   help="which neurons to analyse: common (identified in every animal) or min:K (in at least K "
+                        f"animals; the missing pairs are masked in the fit) (default {C.default('neurons')}); "
+                        "a number is the synthetic worm's neuron count")
+    p.add_argument("--layout", default=C.default("layout"), choices=LAYOUTS,
+                   help="aligned (a shared stimulus clock: animals are the tensor's animal mode), independent "
+                        "(animals' windows one after another in time), or auto: aligned only when all files have "
+                        "the same frames and the same epochs column (default %(default)s)")
     g = p.add_argument_group("synthetic worm")
-    for name, kind in (("neurons", int), ("communities", int), ("epochs", int), ("animals", int), ("snr", float),
+    g.add_argument("--worm-neurons", type=int, default=W.default("neurons"),
+                   help=f"neurons of the synthetic worm (default {W.default('neurons')}; --neurons N says the same)")
+    g.add_argument("--identified", type=float, default=W.default("identified"),
+                   help="fraction of the worm's neurons identified in each animal, a different subset per animal "
+                        "(default %(default)s)")
+    for name, kind in (("communities", int), ("epochs", int), ("animals", int), ("snr", float),
                        ("frames_per_epoch", int)):
         g.add_argument("--" + name.replace("_", "-"), type=kind, default=W.default(name),
                        help=f"(default {W.default(name)})")
@@ -77,10 +98,21 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _values(args: argparse.Namespace) -> dict[str, Any]:
     """The config fields the data and pipeline options give (shared by ``run`` and ``scan``)."""
-    worm = {"neurons": args.neurons, "communities": args.communities, "epochs": args.epochs, "animals": args.animals,
+    from lab.connectome.pipeline import ConnectomeConfig as C
+
+    rule, size = C.default("neurons"), args.worm_neurons
+    if args.neurons is not None:
+        if args.neurons.strip().isdigit():
+            size = int(args.neurons)  # the synthetic worm's size, as before the alignment rule existed
+        else:
+            rule = args.neurons.strip()
+    worm = {"neurons": size, "identified": args.identified, "communities": args.communities, "epochs": args.epochs, "animals": args.animals,
             "snr": args.snr, "frames_per_epoch": args.frames_per_epoch}  # its seed is the run's --seed
+    if args.covariates and not args.input:
+        raise LabInputError("--covariates needs --input trace files (one covariate file per input, same order).")
     return {"source": "files" if args.input else "synthetic", "worm": worm, "inputs": tuple(args.input or ()),
-            "series": args.series, "window": args.window, "step": args.step, "affinity": args.affinity,
+            "covariates": tuple(args.covariates or ()), "truth": args.truth, "neurons": rule,
+            "layout": args.layout, "series": args.series, "window": args.window, "step": args.step, "affinity": args.affinity,
             "smooth": args.smooth, "method": args.method, "n_iter_max": args.iterations, "seed": args.seed,
             "device": cli_device(args.device)}
 
@@ -100,13 +132,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
     result, run_id = _run("run", config, "NTF")
     doc: dict[str, Any] = result.to_json()
     doc["run_id"] = run_id
-    lines = [f"rank {config.rank}: reconstruction error {result.fit.error:.4f} after {len(result.fit.errors)} iterations"
-             f" in {doc['seconds']:.2f} s" + (" (stopped early)" if result.fit.stopped else "")]
+    from lab.connectome.data import plural
+
+    a, n, _ = result.recording.shape
+    lines = [f"{plural(n, 'neuron')}, {plural(a, 'animal')}, {doc['layout']} layout, {plural(len(result.starts), 'window')}"]
+    lines += [f"  {note}" for note in result.recording.notes]
+    lines.append(f"rank {config.rank}: reconstruction error {result.fit.error:.4f} after "
+                 f"{plural(len(result.fit.errors), 'iteration')} in {doc['seconds']:.2f} s"
+                 + (" (stopped early)" if result.fit.stopped else ""))
     for r, f in enumerate(doc["factors"]):
         sizes = [len(c) for c in f["communities"]]
-        lines.append(f"  factor {r}: {len(sizes)} communities (sizes {sizes[:8]}), modularity {f['modularity']:.3f}")
+        lines.append(f"  factor {r}: {plural(len(sizes), 'community', 'communities')} (sizes {sizes[:8]}), "
+                     f"modularity {f['modularity']:.3f}")
+    for name, row in doc.get("covariates", {}).items():
+        lines.append(f"  {name}: correlation with factors " + ", ".join("-" if v is None else f"{v:+.2f}" for v in row))
     if "ari" in doc:
-        lines.append(f"recovery vs planted truth: ARI {doc['ari']:.3f}, NMI {doc['nmi']:.3f}")
+        lines.append(f"recovery vs truth: ARI {doc['ari']:.3f}, NMI {doc['nmi']:.3f}")
+    lines += [f"warning: {w}" for w in result.warnings]
     lines.append(f"saved as run {run_id}")
     emit(doc, args.json, "\n".join(lines))
     return 0

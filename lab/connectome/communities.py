@@ -163,7 +163,8 @@ def membership_per_window(
     Returns
     -------
     membership : ndarray of int, shape (W, N)
-        Community ids per window (numbered by size within each window, 0 = largest).
+        Community ids per window (numbered by size within each window, 0 = largest; see
+        :func:`match_membership` for ids that mean the same community across windows).
     factor : ndarray of int, shape (W, N)
         ``argmax_r activity[r, w] * strength_r[i]``: the factor each neuron takes part in most.
     """
@@ -186,6 +187,45 @@ def membership_per_window(
     return membership, factor
 
 
+def match_labels(reference: np.ndarray, labels: np.ndarray, next_id: int) -> tuple[np.ndarray, int]:
+    """Renumber ``labels`` so each community takes the id of the ``reference`` community it overlaps most.
+
+    Communities are matched one to one by the Hungarian method on their overlap (number of shared
+    neurons); a community left without a partner gets a new id from ``next_id`` on.
+
+    Returns the renumbered (N,) labels and the next unused id.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    ref_ids, cur_ids = np.unique(reference), np.unique(labels)
+    overlap = np.array([[np.sum((labels == c) & (reference == r)) for r in ref_ids] for c in cur_ids])  # (C, R)
+    rows, cols = linear_sum_assignment(-overlap)
+    mapping = {}
+    for i, j in zip(rows, cols, strict=True):
+        if overlap[i, j] > 0:
+            mapping[int(cur_ids[i])] = int(ref_ids[j])
+    for c in cur_ids:  # the unmatched, largest first
+        if int(c) not in mapping:
+            mapping[int(c)] = next_id
+            next_id += 1
+    return np.array([mapping[int(c)] for c in labels], dtype=int), next_id
+
+
+def match_membership(membership: np.ndarray) -> np.ndarray:
+    """(W, N) membership whose ids mean the same community from window to window.
+
+    Window ``w``'s communities are matched to window ``w - 1``'s (:func:`match_labels`), so a community
+    keeps its id (and its colour) while it lasts; a new one gets an id never used before.
+    """
+    out = membership.copy()
+    if len(out) == 0:
+        return out
+    next_id = int(out[0].max()) + 1
+    for w in range(1, len(out)):
+        out[w], next_id = match_labels(out[w - 1], out[w], next_id)
+    return out
+
+
 def window_epochs(epochs: np.ndarray, starts: np.ndarray, window: int) -> np.ndarray:
     """The epoch of each window, or -1 for a window that straddles two epochs."""
     out = np.full(len(starts), -1, dtype=int)
@@ -202,18 +242,22 @@ def recovery_scores(membership: np.ndarray, truth: np.ndarray, win_epoch: np.nda
     Parameters
     ----------
     membership : (W, N) recovered community per window
-    truth : (E, N) planted community per epoch
+    truth : (E, N) planted community per epoch (-1 in every epoch: a neuron the truth does not name)
     win_epoch : (W,) the epoch of each window (-1 = straddles two; not scored)
     """
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     ari, nmi = [], []
+    known = np.all(truth >= 0, axis=0)  # neurons the truth names (-1: not in the truth)
+    if known.sum() < 2:
+        raise LabInputError("The truth names fewer than 2 of the analysed neurons; nothing to score.")
     for e in range(truth.shape[0]):
         rows = np.flatnonzero(win_epoch == e)
         if len(rows) == 0:
             continue
-        ari.append(float(np.mean([adjusted_rand_score(truth[e], membership[w]) for w in rows])))
-        nmi.append(float(np.mean([normalized_mutual_info_score(truth[e], membership[w]) for w in rows])))
+        t = truth[e, known]
+        ari.append(float(np.mean([adjusted_rand_score(t, membership[w, known]) for w in rows])))
+        nmi.append(float(np.mean([normalized_mutual_info_score(t, membership[w, known]) for w in rows])))
     if not ari:
         raise LabInputError("No window lies inside a single epoch; use a shorter window to score recovery.")
     return {"ari": float(np.mean(ari)), "nmi": float(np.mean(nmi)), "ari_per_epoch": ari, "nmi_per_epoch": nmi}

@@ -153,8 +153,9 @@ def fit_ntf(
     random_state: int = 0,
     device: str = "cpu",
     on_progress: ProgressCallback | None = None,
+    mask: np.ndarray | None = None,
 ) -> NTFResult:
-    """Non-negative CP decomposition by HALS, one reported iteration at a time.
+    """Non-negative CP decomposition by HALS, one reported iteration at a time; missing entries masked.
 
     Parameters
     ----------
@@ -171,6 +172,12 @@ def fit_ntf(
         'cpu' runs tensorly's numpy backend, 'cuda' its pytorch backend on the GPU (both in float32).
     on_progress
         Called as ``(iteration, n_iter_max, {"error": e})``; returning True stops the fit.
+    mask : ndarray of bool, shape (P, W, A), optional
+        True where an entry is observed. Missing entries are left out of the fit by expectation-maximisation
+        (as tensorly's ``non_negative_parafac(mask=...)`` does; its HALS takes no mask): before every HALS
+        sweep they are set to the current model's value, so the sweep fits the observed entries and the
+        model's own guess elsewhere. Only pairs with a missing entry are re-filled, so a few missing
+        neurons cost little. The error is then the relative error on the observed entries.
     """
     tensor = np.asarray(tensor, dtype=np.float64)
     if tensor.ndim != 3:
@@ -183,6 +190,9 @@ def fit_ntf(
         raise LabInputError("Every affinity is zero (no two neurons ever co-vary); nothing to factorize.")
     if init not in ("svd", "random"):
         raise LabInputError(f"init is '{init}'; choose 'svd' or 'random'.")
+    masked = _MaskedFill.make(tensor, mask)
+    if masked is not None:
+        tensor = masked.first_fill(tensor)
     start = time.perf_counter()
     backend, data = _to_backend(tensor, device)
     errors: list[float] = []
@@ -200,7 +210,10 @@ def fit_ntf(
             cp, errs = non_negative_parafac_hals(
                 data, rank, n_iter_max=1, init=cp, tol=1e-30, random_state=random_state, return_errors=True
             )
-            errors.append(float(tl.to_numpy(errs[-1])))
+            error = float(tl.to_numpy(errs[-1]))
+            if masked is not None:  # the error on observed entries; then refill the missing ones for the next sweep
+                error = masked.refill(data, cp, backend)
+            errors.append(error)
             if report(on_progress, it, n_iter_max, {"error": errors[-1]}):
                 stopped = True
                 break
@@ -209,6 +222,82 @@ def fit_ntf(
         factors = [np.asarray(tl.to_numpy(f), dtype=np.float64) for f in cp.factors]
     weights, (pairs, times, animals) = normalize_sort(factors)
     return NTFResult(pairs, times, animals, weights, errors[-1], errors, stopped, time.perf_counter() - start, backend)
+
+
+class _MaskedFill:
+    """The missing entries of a masked fit: which pairs have any, and the refill after every sweep.
+
+    The reported error is ``||mask * (X - X_hat)|| / ||mask * X||``: the fit's error on what was observed.
+    """
+
+    def __init__(self, rows: np.ndarray, missing: np.ndarray, norm_observed: float) -> None:
+        self.rows = rows  # (M,) pairs with at least one missing entry
+        self.missing = missing  # (M, W, A) True where missing
+        self.norm_observed = norm_observed
+
+    @classmethod
+    def make(cls, tensor: np.ndarray, mask: np.ndarray | None) -> _MaskedFill | None:
+        if mask is None:
+            return None
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != tensor.shape:
+            raise LabInputError(f"the mask has shape {mask.shape}, the tensor {tensor.shape}; give one per entry.")
+        if mask.all():
+            return None
+        if not mask.any():
+            raise LabInputError("Every entry of the tensor is masked; nothing is observed to fit.")
+        rows = np.flatnonzero(~mask.all(axis=(1, 2)))
+        norm = float(np.linalg.norm(np.where(mask, tensor, 0.0)))
+        if norm == 0.0:
+            raise LabInputError("Every observed affinity is zero (no two neurons ever co-vary); nothing to factorize.")
+        return cls(rows, ~mask[rows], norm)
+
+    def first_fill(self, tensor: np.ndarray) -> np.ndarray:
+        """Missing entries start at the mean observed affinity of their (window, animal) slice."""
+        out = np.array(tensor, dtype=np.float64)
+        observed = np.ones(out.shape, dtype=bool)
+        observed[self.rows] = ~self.missing
+        counts = observed.sum(axis=0)  # (W, A)
+        means = np.where(observed, out, 0.0).sum(axis=0) / np.maximum(counts, 1)
+        block = out[self.rows]
+        block[self.missing] = np.broadcast_to(means, block.shape)[self.missing]
+        out[self.rows] = block
+        return out
+
+    def refill(self, data, cp, backend: str) -> float:
+        """Set the missing entries of ``data`` (in place) to the model's values; return the observed error.
+
+        The residual is formed directly (one reconstruction, about the cost of one MTTKRP): tensorly's own
+        error comes from norms and inner products, whose cancellation in float32 would hide small errors.
+        """
+        model = tl.cp_to_tensor(cp)  # (P, W, A)
+        rows = self._index(backend, data)
+        missing = self._missing(backend, data)
+        residual = data - model
+        residual[rows] = residual[rows] * (1 - missing)
+        observed = float(tl.to_numpy(tl.norm(residual))) / self.norm_observed
+        data[rows] = tl.where(missing > 0, model[rows], data[rows])
+        return observed
+
+    def _index(self, backend: str, data):
+        if backend == "pytorch":
+            import torch
+
+            if not hasattr(self, "_rows_t"):
+                self._rows_t = torch.as_tensor(self.rows, device=data.device)
+            return self._rows_t
+        return self.rows
+
+    def _missing(self, backend: str, data):
+        if backend == "pytorch":
+            import torch
+
+            if not hasattr(self, "_missing_t"):
+                self._missing_t = torch.as_tensor(self.missing, dtype=data.dtype, device=data.device)
+            return self._missing_t
+        if not hasattr(self, "_missing_f"):
+            self._missing_f = self.missing.astype(data.dtype)
+        return self._missing_f
 
 
 def factor_similarity(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple[float, np.ndarray]:
@@ -286,6 +375,7 @@ def rank_scan(
     seed: int = 0,
     device: str = "cpu",
     on_progress: ProgressCallback | None = None,
+    mask: np.ndarray | None = None,
 ) -> RankScan:
     """Fit ``restarts`` randomly initialized NTFs per rank; report error and cross-restart similarity.
 
@@ -302,7 +392,7 @@ def rank_scan(
         fits: list[NTFResult] = []
         for s in range(restarts):
             fit = fit_ntf(tensor, r, n_iter_max=n_iter_max, tol=tol, init="random",
-                          random_state=seed + 1000 * r + s, device=device)
+                          random_state=seed + 1000 * r + s, device=device, mask=mask)
             fits.append(fit)
             errors[k, s] = fit.error
             done += 1

@@ -20,16 +20,27 @@ from typing import Any
 
 import numpy as np
 
-from lab.connectome.affinities import AFFINITIES, affinity_tensor, make_affinity, window_starts
+from lab.connectome.affinities import AFFINITIES, make_affinity
+from lab.connectome.cohort import (
+    LAYOUTS,
+    CohortTensor,
+    align_neurons,
+    covariate_correlations,
+    parse_neurons,
+    resolve_layout,
+    window_covariates,
+    window_epochs,
+)
+from lab.connectome.cohort import build_tensor as cohort_tensor
 from lab.connectome.communities import (
     METHODS,
     FactorCommunities,
     factor_communities,
+    match_membership,
     membership_per_window,
     recovery_scores,
-    window_epochs,
 )
-from lab.connectome.data import Recording, combine_recordings, load_recording
+from lab.connectome.data import Recording, combine_recordings, load_recording, plural, read_covariates
 from lab.connectome.ntf import NTFResult, RankScan, fit_ntf, rank_scan
 from lab.connectome.synthetic import WormConfig, make_worm
 from lab.core.config import LabConfig
@@ -53,8 +64,13 @@ class ConnectomeConfig(LabConfig):
 
     ``source`` is ``"synthetic"`` (a worm made from ``worm``, every setting spelled out; its seed is ``seed``
     unless ``worm`` names its own, so a new seed is a new worm), ``"files"``
-    (``inputs``: paths, one or more animals each, sharing one neuron set) or ``"upload"`` (a recording
-    passed as the verb's ``data``; it is not stored, so such a run cannot be re-run from its card).
+    (``inputs``: paths, one or more animals each, neurons matched by name; ``covariates``: one per-frame
+    table per input, in the same order; ``truth``: a ``truth.json`` to score against, found beside the
+    first input when it names that file) or ``"upload"`` (a recording passed as the verb's ``data``; it is
+    not stored, so such a run cannot be re-run from its card).
+    ``neurons`` is ``"common"`` (neurons identified in every animal) or ``"min:K"`` (in at least K animals,
+    the rest masked); ``layout`` is ``"aligned"``, ``"independent"`` or ``"auto"`` (see
+    :func:`lab.connectome.cohort.resolve_layout`).
     ``device`` is what was asked for (``auto``, ``cpu``, ``cuda``, ``mps``); :attr:`ntf_device` is what
     the NTF runs on (``cuda`` when asked for and present, else ``cpu``: tensorly has no MPS path here).
     """
@@ -62,7 +78,11 @@ class ConnectomeConfig(LabConfig):
     source: str = "synthetic"
     worm: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = ()
+    truth: str | None = None
     series: str | None = None
+    neurons: str = "common"
+    layout: str = "auto"
     rank: int = 3
     window: int = 40
     step: int = 20
@@ -82,8 +102,16 @@ class ConnectomeConfig(LabConfig):
         self.check_choice("method", METHODS, what="community method")
         inputs = (self.inputs,) if isinstance(self.inputs, str) else self.inputs
         self.normalise("inputs", tuple(str(p) for p in inputs))
+        covariates = (self.covariates,) if isinstance(self.covariates, str) else self.covariates
+        self.normalise("covariates", tuple(str(p) for p in covariates))
         if self.source == "files" and not self.inputs:
             raise LabInputError("source 'files' needs at least one input file.")
+        if self.covariates and len(self.covariates) != len(self.inputs):
+            raise LabInputError(f"{plural(len(self.covariates), 'covariate file')} for "
+                                f"{plural(len(self.inputs), 'input file')}; give one covariate file per input, "
+                                "in the same order.")
+        parse_neurons(self.neurons)
+        self.check_choice("layout", LAYOUTS)
         _check_range("rank", self.rank, 1, 200, "choose a rank between 1 and 200")
         _check_range("window", self.window, 3, 100_000, "use a window of at least 3 frames")
         _check_range("step", self.step, 1, 100_000, "use a step of at least 1 frame")
@@ -154,12 +182,24 @@ class ConnectomeResult:
     communities : list of FactorCommunities, length R
     membership, factor : ndarray of int, shape (W, N)
     truth : ndarray of int, shape (E, N), or None
-        Planted communities (synthetic worms only).
+        Planted communities (a synthetic worm, or a file with a ``truth.json``); -1 for unknown neurons.
     win_epoch : ndarray of int, shape (W,), or None
     scores : dict or None
         ``ari``, ``nmi`` and per-epoch lists, when there is a truth.
     seconds : dict of float
         Wall time of each stage and ``total``.
+    window_animal : ndarray of int, shape (W,)
+        Independent layout: the animal of every window; aligned: -1 (every animal).
+    layout : str
+        ``aligned`` or ``independent``.
+    mask : ndarray of bool, shape (P, W, A), or None
+        Observed entries of the tensor (None: all).
+    covariates : dict of str to ndarray (W,)
+        Covariates averaged per window.
+    correlations : dict of str to list of float or None
+        Correlation of every factor's time loading with every covariate.
+    warnings : list of str
+        Settings that make the result hard to read (said in words).
     """
 
     config: ConnectomeConfig
@@ -174,6 +214,67 @@ class ConnectomeResult:
     win_epoch: np.ndarray | None = None
     scores: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    window_animal: np.ndarray | None = None
+    layout: str = "aligned"
+    mask: np.ndarray | None = None
+    covariates: dict[str, np.ndarray] = field(default_factory=dict)
+    correlations: dict[str, list[float | None]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.window_animal is None:
+            self.window_animal = np.full(len(self.starts), -1, dtype=int)
+
+    @property
+    def window(self) -> int:
+        return int(self.config.window)
+
+    def window_offsets(self) -> np.ndarray:
+        """(A,) first frame of every animal on the page's time axis (independent: animals one after another)."""
+        a_count = self.recording.shape[0]
+        if self.layout != "independent":
+            return np.zeros(a_count, dtype=int)
+        used = [int(self.recording.lengths[a]) if np.any(self.window_animal == a) else 0 for a in range(a_count)]
+        return np.concatenate([[0], np.cumsum(used)[:-1]]).astype(int)
+
+    def window_frames(self) -> np.ndarray:
+        """(W,) every window's first frame on the time axis (independent: offset by the animals before it)."""
+        offsets = self.window_offsets()
+        return self.starts + np.where(self.window_animal >= 0, offsets[np.maximum(self.window_animal, 0)], 0)
+
+    def boundaries(self) -> list[tuple[float, str]]:
+        """Independent layout: (frame where an animal's windows start on the time axis, its name), in order."""
+        if self.layout != "independent":
+            return []
+        offsets = self.window_offsets()
+        return [(float(offsets[a]), self.recording.animals[a]) for a in dict.fromkeys(self.window_animal.tolist())]
+
+    def window_label(self, w: int) -> str:
+        """``frames 40-80 (10.0-20.0 s), epoch 1, worm 2``: where window ``w`` lies."""
+        s, fps = int(self.starts[w]), self.recording.fps
+        text = f"frames {s}-{s + self.window} ({s / fps:.1f}-{(s + self.window) / fps:.1f} s)"
+        if self.win_epoch is not None:
+            e = int(self.win_epoch[w])
+            text += f", epoch {e}" if e >= 0 else ", between two epochs"
+        if self.window_animal[w] >= 0:
+            text += f", {self.recording.animals[int(self.window_animal[w])]}"
+        return text
+
+    def animal_loadings(self) -> np.ndarray:
+        """(A, R) how much each factor is active in each animal.
+
+        Aligned layout: the NTF's animal factor. Independent layout (the animal mode has one entry): the mean
+        of each factor's time loading over that animal's windows, scaled to unit norm per factor like the NTF's.
+        """
+        if self.layout != "independent":
+            return self.fit.animal
+        a_count = self.recording.shape[0]
+        out = np.zeros((a_count, self.fit.rank))
+        for a in range(a_count):
+            rows = self.window_animal == a
+            if rows.any():
+                out[a] = self.fit.time[rows].mean(axis=0)
+        return out / np.maximum(np.linalg.norm(out, axis=0, keepdims=True), 1e-300)
 
     @property
     def mean_modularity(self) -> float:
@@ -186,10 +287,11 @@ class ConnectomeResult:
 
     def to_json(self) -> dict[str, Any]:
         """The ``dynlab connectome run --json`` document."""
+        animals = self.animal_loadings()
         factors = [
             {
                 "time": self.fit.time[:, r].tolist(),
-                "animal": self.fit.animal[:, r].tolist(),
+                "animal": animals[:, r].tolist(),
                 "communities": self.communities[r].groups,
                 "modularity": float(self.communities[r].modularity),
                 "weight": float(self.fit.weights[r]),
@@ -202,10 +304,19 @@ class ConnectomeResult:
             "reconstruction_error": float(self.fit.error),
             "seconds": float(self.seconds.get("total", 0.0)),
             "neurons": list(self.recording.names),
+            "dropped": {f: list(v) for f, v in self.recording.dropped.items()},
+            "layout": self.layout,
+            "animals": list(self.recording.animals),
             "window_starts": self.starts.tolist(),
+            "window_animal": self.window_animal.tolist(),
             "iterations": len(self.fit.errors),
             "stopped_early": bool(self.fit.stopped),
+            "masked_entries": int((~self.mask).sum()) if self.mask is not None else 0,
+            "warnings": list(self.warnings),
+            "notes": list(self.recording.notes),
         }
+        if self.covariates:
+            doc["covariates"] = {k: list(v) for k, v in self.correlations.items()}
         if self.scores is not None:
             doc["ari"] = float(self.scores["ari"])
             doc["nmi"] = float(self.scores["nmi"])
@@ -220,6 +331,8 @@ class ConnectomeResult:
             "seconds": float(self.seconds.get("total", 0.0)),
             "seconds_ntf": float(self.seconds.get("ntf", 0.0)),
             "curves": {"ntf_error": [float(e) for e in self.fit.errors]},
+            "neurons": int(self.recording.shape[1]),
+            "windows": int(len(self.starts)),
         }
         if self.scores is not None:
             out["ari"], out["nmi"] = float(self.scores["ari"]), float(self.scores["nmi"])
@@ -310,64 +423,188 @@ class ScanResult:
 
 
 def load_inputs(config: ConnectomeConfig) -> Recording:
-    """Read the config's input files (validated) into one recording."""
-    recs = [load_recording(path, series=config.series) for path in config.inputs]
+    """Read the config's input files (validated), with their covariates, into one recording (union of neurons)."""
+    recs = []
+    for k, path in enumerate(config.inputs):
+        rec = load_recording(path, series=config.series)
+        if config.covariates:
+            attach_covariates(rec, config.covariates[k], traces_label=str(path))
+        recs.append(rec)
     return combine_recordings(recs, [str(p) for p in config.inputs])
 
 
-def prepare(config: ConnectomeConfig, recording: Recording | None = None) -> tuple[Recording, np.ndarray | None]:
-    """The recording to analyse and, for a synthetic worm, its planted (E, N) membership."""
+def attach_covariates(recording: Recording, source: Any, name: str | None = None, traces_label: str = "") -> None:
+    """Read a covariate table for ``recording`` (one trace file) and add its columns to it."""
+    covs, notes = read_covariates(source, recording, name=name, traces_label=traces_label or "its trace file")
+    recording.covariates.update(covs)
+    recording.notes.extend(notes)
+
+
+@dataclass
+class Truth:
+    """Planted communities: (E, N_t) membership over ``names``, and epoch per frame when the recording lacks it."""
+
+    names: list[str]
+    membership: np.ndarray
+    epochs: np.ndarray | None = None
+
+    def on(self, names: list[str]) -> np.ndarray:
+        """(E, len(names)) membership on these neurons; -1 for a neuron the truth does not name."""
+        col = {n: i for i, n in enumerate(self.names)}
+        out = np.full((self.membership.shape[0], len(names)), -1, dtype=int)
+        for k, n in enumerate(names):
+            if n in col:
+                out[:, k] = self.membership[:, col[n]]
+        return out
+
+
+def find_truth(config: ConnectomeConfig) -> Truth | None:
+    """The config's ``truth`` file, or a ``truth.json`` beside the first input that names that input."""
+    import json
+    from pathlib import Path
+
+    if config.truth:
+        path = Path(config.truth)
+        if not path.is_file():
+            raise LabInputError(f"{path.name}: no such truth file; give a truth.json with 'names' and 'membership'.")
+    elif config.source == "files" and config.inputs:
+        path = Path(config.inputs[0]).parent / "truth.json"
+        try:
+            files = json.loads(path.read_text()).get("files", []) if path.is_file() else []
+        except (OSError, ValueError, AttributeError):
+            files = []
+        if Path(config.inputs[0]).name not in files:
+            return None
+    else:
+        return None
+    found = truth_from_json(path)
+    if found is None and config.truth:
+        raise LabInputError(f"{path.name} is not a truth file; give 'names' and 'membership' (epochs x neurons).")
+    return found
+
+
+def truth_from_json(path: Any) -> Truth | None:
+    """A :class:`Truth` from a ``truth.json`` (``names``, ``membership`` (E, N), optional ``epoch_frames``)."""
+    import json
+    from pathlib import Path
+
+    try:
+        doc = json.loads(Path(path).read_text())
+        membership = np.asarray(doc["membership"], dtype=int)
+        names = [str(x) for x in doc["names"]]
+        bounds = doc.get("epoch_frames") or []
+        epochs = None
+        if bounds:
+            epochs = np.full(int(bounds[-1][1]), -1, dtype=int)
+            for e, (lo, hi) in enumerate(bounds):
+                epochs[int(lo) : int(hi)] = e
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    if membership.ndim != 2 or membership.shape[1] != len(names):
+        return None
+    return Truth(names, membership, epochs)
+
+
+def prepare(config: ConnectomeConfig, recording: Recording | None = None) -> tuple[Recording, Truth | None]:
+    """The recording to analyse (all its files' neurons, before alignment) and its truth, when known."""
     if recording is not None:
         return recording, None
     if config.source == "synthetic":
         worm = make_worm(config.worm_config())
-        return worm.recording, worm.membership
+        return worm.recording, Truth(list(worm.recording.names), worm.membership)
     if config.source == "upload":
         raise LabInputError("This run analysed an uploaded file, which is not stored; upload it again on the page "
                             "or run `dynlab connectome run --input FILE`.")
-    return load_inputs(config), None
+    return load_inputs(config), find_truth(config)
 
 
-def build_tensor(config: ConnectomeConfig, recording: Recording) -> tuple[np.ndarray, np.ndarray]:
-    """(P, W, A) float32 affinity tensor and (W,) window starts."""
-    starts = window_starts(recording.shape[2], config.window, config.step)
+def cohort(config: ConnectomeConfig, recording: Recording) -> tuple[Recording, CohortTensor]:
+    """Align the neurons (``config.neurons``), choose the layout and build the (masked) affinity tensor."""
+    aligned = align_neurons(recording, config.neurons)
+    layout = resolve_layout(aligned, config.layout)
     affinity = make_affinity(config.affinity, smooth=config.smooth)
-    tensor = affinity_tensor(recording.traces, affinity, config.window, config.step).astype(np.float32)
-    return tensor, starts
+    tensor = cohort_tensor(aligned, affinity, config.window, config.step, layout)
+    aligned.notes.extend(tensor.notes)
+    if layout == "aligned" and tensor.frames < aligned.shape[2]:  # animals cut to a common length
+        t = tensor.frames
+        aligned = Recording(aligned.traces[:, :, :t], aligned.names, aligned.fps,
+                            None if aligned.epochs is None else aligned.epochs[:t], aligned.animals, aligned.notes,
+                            present=aligned.present, lengths=np.minimum(aligned.lengths, t),
+                            animal_epochs=None if aligned.animal_epochs is None else aligned.animal_epochs[:, :t],
+                            files=aligned.files, covariates={k: v[:, :t] for k, v in aligned.covariates.items()},
+                            dropped=aligned.dropped, named=aligned.named)
+    return aligned, tensor
+
+
+def check_settings(config: ConnectomeConfig, windows: int, ranks: tuple[int, ...] | None = None) -> list[str]:
+    """Refuse what cannot be identified; return warnings, in words, about what makes the result hard to read."""
+    ranks = ranks or (config.rank,)
+    if max(ranks) > windows:
+        raise LabInputError(f"rank {max(ranks)} is more than the {plural(windows, 'window')}: a factor's time "
+                            f"course cannot be identified; choose a rank of at most {windows}, or a shorter step "
+                            "or window for more windows.")
+    out = []
+    if config.step > config.window:
+        out.append(f"The step ({config.step} frames) is longer than the window ({config.window}): "
+                   f"{config.step - config.window} frames between windows are never looked at.")
+    if windows < 10:
+        out.append(f"Only {plural(windows, 'window')}: time courses need about 10 or more windows to mean "
+                   "something; use a shorter step or window.")
+    return out
 
 
 def run_pipeline(
     config: ConnectomeConfig,
     recording: Recording | None = None,
-    truth: np.ndarray | None = None,
+    truth: Truth | np.ndarray | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> ConnectomeResult:
-    """Run the whole lab. Progress is the NTF's ``(iteration, n_iter_max, {"error": e})``; stop is honoured."""
+    """Run the whole lab. Progress is the NTF's ``(iteration, n_iter_max, {"error": e})``; stop is honoured.
+
+    ``truth`` may be a :class:`Truth` or an (E, N) membership over ``recording``'s neurons in order.
+    """
     t0 = time.perf_counter()
-    recording, planted = prepare(config, recording)
-    truth = truth if truth is not None else planted
+    recording, found = prepare(config, recording)
+    if isinstance(truth, np.ndarray):
+        truth = Truth(list(recording.names), truth)
+    truth = truth if truth is not None else found
     t1 = time.perf_counter()
-    tensor, starts = build_tensor(config, recording)
+    recording, ct = cohort(config, recording)
+    tensor, starts = ct.tensor, ct.starts
+    warnings = check_settings(config, len(starts))
     t2 = time.perf_counter()
     if config.rank > tensor.shape[0]:
         raise LabInputError(f"rank {config.rank} is more than the {tensor.shape[0]} neuron pairs; choose a smaller rank.")
     fit = fit_ntf(tensor, config.rank, n_iter_max=config.n_iter_max, tol=config.tol,
-                  random_state=config.seed, device=config.ntf_device, on_progress=on_progress)
+                  random_state=config.seed, device=config.ntf_device, on_progress=on_progress, mask=ct.mask)
     t3 = time.perf_counter()
     n = recording.shape[1]
     comms = factor_communities(fit, n, config.method, seed=config.seed, resolution=config.resolution)
     membership, factor = membership_per_window(fit, comms, config.method, seed=config.seed,
                                                resolution=config.resolution)
+    membership = match_membership(membership)
     t4 = time.perf_counter()
-    win_epoch = window_epochs(recording.epochs, starts, config.window) if recording.epochs is not None else None
-    scores = None
+    if truth is not None and recording.animal_epochs is None and truth.epochs is not None:
+        recording.animal_epochs = np.full(recording.traces.shape[::2], -1, dtype=int)
+        t = min(recording.shape[2], len(truth.epochs))
+        recording.animal_epochs[:, :t] = truth.epochs[:t]
+        recording.epochs = recording.animal_epochs[0]
+    win_epoch = window_epochs(recording, starts, ct.window_animal, config.window)
+    scores, planted = None, None
     if truth is not None and win_epoch is not None:
-        scores = recovery_scores(membership, truth, win_epoch)
+        planted = truth.on(recording.names)
+        try:
+            scores = recovery_scores(membership, planted, win_epoch)
+        except LabInputError as err:
+            warnings.append(f"Not scored against the truth: {err}")
+    covariates = window_covariates(recording, starts, ct.window_animal, config.window)
+    correlations = covariate_correlations(fit.time, covariates)
     t5 = time.perf_counter()
     seconds = {"data": t1 - t0, "affinities": t2 - t1, "ntf": t3 - t2, "communities": t4 - t3,
                "scores": t5 - t4, "total": t5 - t0}
-    return ConnectomeResult(config, recording, starts, tensor, fit, comms, membership, factor, truth,
-                            win_epoch, scores, seconds)
+    return ConnectomeResult(config, recording, starts, tensor, fit, comms, membership, factor, planted,
+                            win_epoch, scores, seconds, ct.window_animal, ct.layout, ct.mask, covariates,
+                            correlations, warnings)
 
 
 def run_rank_scan(config: ScanConfig, recording: Recording | None = None,
@@ -378,12 +615,14 @@ def run_rank_scan(config: ScanConfig, recording: Recording | None = None,
     current fit, with NaN for the fits that did not run.
     """
     recording, _ = prepare(config, recording)
-    tensor, _ = build_tensor(config, recording)
+    _, ct = cohort(config, recording)
+    tensor = ct.tensor
     bad = [r for r in config.ranks if not 1 <= r <= tensor.shape[0]]
     if bad:
         raise LabInputError(f"ranks {bad} are outside 1..{tensor.shape[0]} (the number of neuron pairs).")
+    check_settings(config, len(ct.starts), config.ranks)
     return rank_scan(tensor, config.ranks, config.restarts, n_iter_max=config.n_iter_max, tol=config.tol,
-                     seed=config.seed, device=config.ntf_device, on_progress=on_progress)
+                     seed=config.seed, device=config.ntf_device, on_progress=on_progress, mask=ct.mask)
 
 
 # -- the verbs ---------------------------------------------------------------------------------------
@@ -411,34 +650,44 @@ def run_scan_verb(config: ScanConfig, on_progress: ProgressCallback | None = Non
 
 # -- downloads ---------------------------------------------------------------------------------------
 def factors_npz(result: ConnectomeResult) -> bytes:
-    """Factors as an NPZ: pairs (P, R), time (W, R), animal (A, R), weights (R,), names, window starts."""
+    """Factors as an NPZ: pairs (P, R), time (W, R), animal (A, R) (see :meth:`ConnectomeResult.animal_loadings`),
+    weights (R,), neuron names (N,), pair neurons (P, 2), window starts and animals (W,), labels (R, N)."""
+    from lab.connectome.affinities import pair_index
+
+    i, j = pair_index(result.recording.shape[1])
     buf = io.BytesIO()
     np.savez_compressed(
-        buf, pairs=result.fit.pairs, time=result.fit.time, animal=result.fit.animal, weights=result.fit.weights,
-        names=np.asarray(result.recording.names), window_starts=result.starts,
+        buf, pairs=result.fit.pairs, time=result.fit.time, animal=result.animal_loadings(),
+        weights=result.fit.weights, names=np.asarray(result.recording.names), pair_neurons=np.stack([i, j], axis=1),
+        window_starts=result.starts, window_animal=result.window_animal,
         labels=np.stack([c.labels for c in result.communities]),
     )
     return buf.getvalue()
 
 
 def factors_csv(result: ConnectomeResult) -> str:
-    """Time and animal loadings in long form: ``factor,mode,index,label,value``."""
+    """Time and animal loadings in long form: ``factor,mode,index,label,value`` (time labels name the window)."""
     rows = ["factor,mode,index,label,value"]
+    animals = result.animal_loadings()
     for r in range(result.fit.rank):
         for w, s in enumerate(result.starts):
-            rows.append(f"{r},time,{w},frame {int(s)},{result.fit.time[w, r]:.6g}")
+            where = f" {result.recording.animals[int(result.window_animal[w])]}" if result.window_animal[w] >= 0 else ""
+            rows.append(f"{r},time,{w},{_csv_safe(f'frame {int(s)}{where}')},{result.fit.time[w, r]:.6g}")
         for a, name in enumerate(result.recording.animals):
-            rows.append(f"{r},animal,{a},{_csv_safe(name)},{result.fit.animal[a, r]:.6g}")
+            rows.append(f"{r},animal,{a},{_csv_safe(name)},{animals[a, r]:.6g}")
     return "\n".join(rows) + "\n"
 
 
 def communities_csv(result: ConnectomeResult) -> str:
-    """Membership per window: ``window,start_frame,neuron,name,community,factor``."""
-    rows = ["window,start_frame,neuron,name,community,factor"]
+    """Membership per window: ``window,start_frame,animal,neuron,name,community,factor`` (community ids are
+    matched across windows; ``animal`` is the window's animal, or ``all`` in the aligned layout)."""
+    rows = ["window,start_frame,animal,neuron,name,community,factor"]
     names = [_csv_safe(n) for n in result.recording.names]
     for w, s in enumerate(result.starts):
+        a = int(result.window_animal[w])
+        who = _csv_safe(result.recording.animals[a]) if a >= 0 else "all"
         for i, name in enumerate(names):
-            rows.append(f"{w},{int(s)},{i},{name},{int(result.membership[w, i])},{int(result.factor[w, i])}")
+            rows.append(f"{w},{int(s)},{who},{i},{name},{int(result.membership[w, i])},{int(result.factor[w, i])}")
     return "\n".join(rows) + "\n"
 
 

@@ -9,6 +9,12 @@ Generative model, per animal (all animals share the community structure, not the
    private events of its own at a low rate.
 3. Events are convolved with a calcium kernel ``(1 - exp(-t/rise)) * exp(-t/decay)``.
 4. Gaussian noise is added with standard deviation ``std(signal) / snr`` per neuron.
+
+To stand in for real recordings, each animal may identify only a fraction ``identified`` of the neurons
+(a different random subset per animal), and every animal comes with per-frame covariates:
+``stimulus`` (on in odd epochs), ``c0_drive`` (community 0's events, through the calcium kernel: a
+behaviour that community drives) and ``unrelated`` (smoothed noise, related to nothing). Both come from their own
+random stream, so the traces of a worm do not change with them.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ class WormConfig(LabConfig):
     rise: float = 1.0  # frames
     decay: float = 6.0  # frames
     fps: float = 4.0
+    identified: float = 1.0  # fraction of neurons identified in each animal (a random subset per animal)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,6 +63,7 @@ class WormConfig(LabConfig):
             (0.0 <= self.private_rate < 1.0, "private_rate must be in [0, 1)"),
             (self.rise > 0 and self.decay > self.rise, "decay must be longer than rise, both positive"),
             (self.fps > 0, "fps must be positive"),
+            (0.0 < self.identified <= 1.0, "identified must be in (0, 1]"),
         ]
         for ok, message in checks:
             if not ok:
@@ -73,11 +81,14 @@ class SyntheticWorm:
     membership : ndarray of int, shape (E, N)
         Planted community of every neuron in every epoch.
     config : WormConfig
+    c0_events : ndarray, shape (A, T)
+        Community 0's shared events per frame in every animal (what the ``c0_drive`` covariate is made of).
     """
 
     recording: Recording
     membership: np.ndarray
     config: WormConfig
+    c0_events: np.ndarray | None = None
 
 
 def planted_membership(cfg: WormConfig, rng: np.random.Generator) -> np.ndarray:
@@ -112,12 +123,14 @@ def make_worm(cfg: WormConfig | None = None) -> SyntheticWorm:
     epochs = np.repeat(np.arange(e_count), f)  # (T,)
     kernel = calcium_kernel(cfg.rise, cfg.decay)
     traces = np.empty((cfg.animals, n, t_total))
+    c0_events = np.zeros((cfg.animals, t_total))
     for a in range(cfg.animals):
         events = np.zeros((n, t_total))
         for e in range(e_count):
             lo = e * f
             # community events: one Poisson train per community in this epoch, (K, f)
             shared = rng.random((cfg.communities, f)) < cfg.event_rate
+            c0_events[a, lo : lo + f] = shared[0]
             for c in range(cfg.communities):
                 members = np.flatnonzero(membership[e] == c)
                 times = np.flatnonzero(shared[c])
@@ -134,5 +147,18 @@ def make_worm(cfg: WormConfig | None = None) -> SyntheticWorm:
         traces[a] = signal + rng.normal(size=signal.shape) * scale / cfg.snr
     names = [f"N{i:03d}" for i in range(n)]
     animals = [f"worm {a}" for a in range(cfg.animals)]
-    recording = Recording(traces, names, cfg.fps, epochs, animals)
-    return SyntheticWorm(recording, membership, cfg)
+    extra = np.random.default_rng([cfg.seed, 1])  # its own stream: traces are the same with or without it
+    present = np.ones((cfg.animals, n), dtype=bool)
+    if cfg.identified < 1.0:
+        keep = max(3, int(round(cfg.identified * n)))
+        for a in range(cfg.animals):
+            present[a] = False
+            present[a, extra.choice(n, size=keep, replace=False)] = True
+        traces[~present] = 0.0
+    drive = np.stack([np.convolve(row, kernel)[:t_total] for row in c0_events])  # (A, T)
+    covariates = {"stimulus": np.tile((epochs % 2).astype(float), (cfg.animals, 1)), "c0_drive": drive,
+                  "unrelated": np.stack([np.convolve(row, kernel)[:t_total]
+                                         for row in extra.normal(size=(cfg.animals, t_total))])}
+    recording = Recording(traces, names, cfg.fps, epochs, animals, present=present, covariates=covariates,
+                          files=list(animals), named=present.copy())
+    return SyntheticWorm(recording, membership, cfg, c0_events)

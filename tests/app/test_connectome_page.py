@@ -115,7 +115,7 @@ def test_rank_scan_runs_as_a_job_and_downloads_are_offered():
 
 
 def test_a_big_worm_waits_for_the_job_then_shows_its_result():
-    at = _page(n="90", k="2", e="1", a="1", fpe="60")
+    at = _page(n="90", k="2", e="1", a="1", fpe="60", rank="2")
     assert not at.metric and any("press **Run NTF**" in i.value for i in at.info)
     at.button(key="job:connectome:ntf:start").click().run()
     _wait_for_job(at)

@@ -57,7 +57,8 @@ def test_defaults_come_from_the_configs():
     from lab.connectome.synthetic import WormConfig
 
     args = build_parser().parse_args(["connectome", "scan"])
-    assert args.neurons == WormConfig.default("neurons") and args.iterations == ConnectomeConfig.default("n_iter_max")
+    assert args.worm_neurons == WormConfig.default("neurons") and args.neurons is None  # None: the config's rule
+    assert args.iterations == ConnectomeConfig.default("n_iter_max")
     assert args.window == ConnectomeConfig.default("window") and args.method == ConnectomeConfig.default("method")
     assert parse_ranks(args.ranks) == list(ScanConfig.default("ranks")) and args.restarts == ScanConfig.default("restarts")
     assert args.device is None  # DYNLAB_DEVICE, else auto

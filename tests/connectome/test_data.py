@@ -47,9 +47,13 @@ def test_csv_reader():
 def test_csv_bad_files():
     tr = _traces(a=1)
     text = _csv(tr, animal=False).decode().splitlines()
-    text[3] = ",".join(["nan"] + text[3].split(",")[1:])
-    with pytest.raises(LabInputError, match="NaN"):
-        read_traces_csv("\n".join(text).encode(), name="nan.csv")
+    text[3] = ",".join(["nan"] + text[3].split(",")[1:])  # a gap: filled by interpolation, with a note
+    rec = read_traces_csv("\n".join(text).encode(), name="gap.csv")
+    assert rec.traces[0, 0, 2] == pytest.approx((tr[0, 0, 1] + tr[0, 0, 3]) / 2, abs=1e-4)
+    assert rec.present.all() and any("1 missing value" in n for n in rec.notes)
+    text[3] = ",".join(["inf"] + text[3].split(",")[1:])
+    with pytest.raises(LabInputError, match="infinite"):
+        read_traces_csv("\n".join(text).encode(), name="inf.csv")
     const = tr.copy()
     const[0, 2] = 1.0
     with pytest.raises(LabInputError, match="constant"):
@@ -123,13 +127,29 @@ def test_nwb_round_trip_with_names_and_bad_nwb(tmp_path):
         load_recording(b"1,2,3", name="traces.txt")
 
 
-def test_combine_recordings_matches_names_and_refuses_mismatch():
+def test_combine_recordings_matches_names_on_the_union():
     tr = _traces(a=1, n=4, t=30)
     a = Recording(tr, ["a", "b", "c", "d"])
     b = Recording(tr[:, ::-1, :20].copy(), ["d", "c", "b", "a"])
     both = combine_recordings([a, b], ["one", "two"])
-    assert both.shape == (2, 4, 20) and any("cut" in n for n in both.notes)
-    np.testing.assert_allclose(both.traces[1], tr[0, :, :20])
-    c = Recording(tr, ["a", "b", "c", "x"])
-    with pytest.raises(LabInputError, match="different neuron set"):
-        combine_recordings([a, c], ["one", "three"])
+    assert both.shape == (2, 4, 30) and list(both.lengths) == [30, 20] and both.present.all()
+    np.testing.assert_allclose(both.traces[1, :, :20], tr[0, :, :20])
+    assert both.files == ["one", "two"] and both.animals == ["one", "two"]
+    c = Recording(tr, ["a", "b", "c", "x?"])  # another neuron set: the union, x? absent in the first file
+    union = combine_recordings([a, c], ["one", "three"])
+    assert union.names == ["a", "b", "c", "d", "x?"]
+    assert union.present.tolist() == [[True, True, True, True, False], [True, True, True, False, True]]
+
+
+def test_empty_columns_and_uneven_animals_in_one_csv():
+    tr = _traces(a=2, n=4, t=40)
+    text = _csv(tr).decode().splitlines()
+    rows = [text[0] + ",EMPTY"] + [line + "," for line in text[1:]]
+    # animal w1 loses neuron AV3 (an empty column in its rows) and its last 10 frames
+    rows = rows[:41] + [",".join(r.split(",")[:-2] + ["", ""]) for r in rows[41:71]]
+    rec = read_traces_csv("\n".join(rows).encode() + b"\n", name="uneven.csv")
+    assert rec.names == ["AV0", "AV1", "AV2", "AV3", "EMPTY"] and list(rec.lengths) == [40, 30]
+    assert rec.present.tolist() == [[True, True, True, True, False], [True, True, True, False, False]]
+    assert any("EMPTY" in n for n in rec.notes)
+    with pytest.raises(LabInputError, match="twice"):
+        read_traces_csv(b"a,b,a,c\n1,2,3,4\n2,3,4,5\n3,1,2,6\n4,4,4,1\n", name="dup.csv")

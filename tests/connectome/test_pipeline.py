@@ -190,7 +190,7 @@ def test_saved_run_reruns_by_its_verb_to_the_same_metrics(small_config):
 def test_uploaded_recording_and_errors():
     rec = Recording(np.random.default_rng(0).normal(size=(1, 6, 30)), [f"n{i}" for i in range(6)])
     res = run_verb(ConnectomeConfig(source="upload", rank=2, window=10, step=5), data=rec)
-    assert res.scores is None and res.membership.shape == (5, 6) and res.recording is rec
+    assert res.scores is None and res.membership.shape == (5, 6) and res.recording.names == rec.names
     assert "ari" not in res.metrics()
     with pytest.raises(LabInputError, match="fewer than one window"):
         run_verb(ConnectomeConfig(source="upload", rank=2, window=40), data=rec)
