@@ -491,7 +491,10 @@ def sweep_panel(lab: str, verb: str, base_config, fields: dict[str, str], *, met
     if rows and result.config.grid:
         names = list(result.config.grid)
         numeric = [k for k in rows[0] if isinstance(rows[0][k], int | float) and k not in (*names, "seed")]
-        shown = [m for m in metrics if m in numeric] or numeric
+        shown = [m for m in metrics if m in numeric] + [m for m in numeric if m not in metrics]
+        # x: the first swept field with numbers (n, rank) and more than one value; the others are lines
+        varied = [n for n in names if len(result.config.grid[n]) > 1] or names
+        x = next((n for n in varied if all(isinstance(v, int | float) for v in result.config.grid[n])), varied[0])
         if shown:
             metric = st.selectbox("Metric", shown, key=f"sweep:{lab}:metric")
-            st.plotly_chart(sweep_figure(rows, names[0], metric, names[1:]), key=f"sweep:{lab}:fig")
+            st.plotly_chart(sweep_figure(rows, x, metric, [n for n in varied if n != x]), key=f"sweep:{lab}:fig")

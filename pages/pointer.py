@@ -207,7 +207,8 @@ def page() -> None:
     for tab, draw in zip(tabs, (lambda: solution_tab(res, option), lambda: step_tab(res.instances[0], config.task),
                                 lambda: generalisation_tab(config, option, options),
                                 lambda: batch_tab(config, instances, data_key),
-                                lambda: ui.sweep_panel(LAB, "solve", config.replace(trace=False), sweep_fields),
+                                lambda: ui.sweep_panel(LAB, "solve", config.replace(trace=False), sweep_fields,
+                                                       metrics=("mean_gap", "accuracy", "area_coverage")),
                                 lambda: train_tab(config.task, config.seed, config.device)), strict=True):
         if tab.open or tab is tabs[-1]:
             with tab:

@@ -11,6 +11,7 @@ from lab.core.inputs import read_json
 from lab.core.registry import labs
 from lab.core.runstore import RunStore
 from lab.runs_figures import (
+    STATUS_WORDS,
     compare_configs_table,
     compare_curves_figure,
     compare_metrics_table,
@@ -88,7 +89,7 @@ def one_run(store: RunStore, runs: dict) -> None:
     run = runs[chosen]
     cols = st.columns([2, 1])
     with cols[0]:
-        st.caption(f"status: **{run.status}**" + (f" - {run.meta['error']}" if run.meta.get("error") else "")
+        st.caption(f"status: **{STATUS_WORDS.get(run.status, run.status)}**" + (f" - {run.meta['error']}" if run.meta.get("error") else "")
                    + (f" · verb `{run.verb}`" if run.verb else ""))
         if run.scalar_metrics:
             st.dataframe(pd.DataFrame([run.scalar_metrics]).T.rename(columns={0: "value"}), width="stretch")
