@@ -509,6 +509,7 @@ def read_covariates(source: Source, recording: Recording, name: str | None = Non
     if "time" not in special and "frame" not in special:
         raise LabInputError(f"{label} has no 'time' or 'frame' column; give one row per frame with a time or frame "
                             "column and one column per covariate.")
+    special.pop("epoch", None)  # a stimulus column is a covariate here
     skip = set(special.values())
     notes: list[str] = []
     values: dict[str, np.ndarray] = {}

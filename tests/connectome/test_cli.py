@@ -70,7 +70,18 @@ def test_run_sample_files(capsys, name):
     assert main(["connectome", "run", "--input", str(SAMPLES / name), "--rank", "3", "--method", "louvain",
                  "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert "ari" not in doc and len(doc["membership"][0]) == 20
+    assert len(doc["membership"][0]) == 20 and doc["neurons"][0] == "N000"
+    assert doc["ari"] > 0.9  # scored against sample_data/connectome/truth.json, which names the sample files
+
+
+def test_cohort_sample_with_covariates_is_scored(capsys):
+    d = SAMPLES / "cohort"
+    inputs = [str(d / f"worm_{k}.csv") for k in "abc"]
+    assert main(["connectome", "run", "--input", *inputs, "--covariates", *[p[:-4] + "_beh.csv" for p in inputs],
+                 "--neurons", "min:2", "--rank", "3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["layout"] == "independent" and len(doc["neurons"]) == 29 and "AIA?" not in doc["neurons"]
+    assert set(doc["covariates"]) == {"reversal", "speed", "stimulus"} and doc["ari"] > 0.9
 
 
 def test_scan_json(capsys):
