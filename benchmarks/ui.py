@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.serve import CHROMIUM_FLAGS, chromium_path, running_app, wait_for_script  # noqa: E402
+from app.serve import CHROMIUM_FLAGS, chromium_path, running_app  # noqa: E402
 from lab.core.registry import LABS  # noqa: E402
 
 PAGES = ["home", *[info.key for info in LABS], "runs"]
@@ -98,40 +98,34 @@ def _timed_open(context, url: str) -> float:
     return seconds
 
 
-def _timed_reaction(context, url: str) -> float:
-    """Press ArrowRight on the first slider of the page's main area; seconds until it is drawn again."""
+def _timed_press(context, url: str, control: str, before=None) -> float:
+    """Open ``url``, press Enter/ArrowRight on ``control``; seconds until the page is drawn again."""
     page = context.new_page()
     runs = ScriptRuns(page)
     page.goto(url)
     runs.wait_for_run(page, 0.0)
     page.wait_for_function(DRAWN_JS, timeout=120_000, polling=20)
-    thumb = page.locator("[data-testid='stMain'] [data-testid='stSlider'] [role='slider']").first
-    thumb.focus()
+    target = page.locator(control).first
+    key = before(target) if before else "ArrowRight"
     start = time.perf_counter()
-    thumb.press("ArrowRight")
+    target.press(key)
     runs.wait_for_run(page, start)
     page.wait_for_function(DRAWN_JS, timeout=120_000, polling=20)
     seconds = time.perf_counter() - start
     page.close()
     return seconds
+
+
+def _timed_reaction(context, url: str) -> float:
+    """ArrowRight on the first slider of the page's main area (a view change, no new computation)."""
+    return _timed_press(context, url, "[data-testid='stMain'] [data-testid='stSlider'] [role='slider']",
+                        lambda thumb: (thumb.focus(), "ArrowRight")[1])
 
 
 def _timed_rerun(context, url: str) -> float:
-    """Change the sidebar seed; seconds until the rerun it causes has finished."""
-    page = context.new_page()
-    runs = ScriptRuns(page)
-    page.goto(url)
-    runs.wait_for_run(page, 0.0)
-    wait_for_script(page, timeout_ms=120_000)
-    seed = page.locator("[data-testid='stSidebar'] input[type='number']").first
-    seed.fill("7")
-    start = time.perf_counter()
-    seed.press("Enter")
-    runs.wait_for_run(page, start)
-    page.wait_for_function(DRAWN_JS, timeout=120_000, polling=20)
-    seconds = time.perf_counter() - start
-    page.close()
-    return seconds
+    """A new sidebar seed (a rerun that may recompute)."""
+    return _timed_press(context, url, "[data-testid='stSidebar'] input[type='number']",
+                        lambda seed: (seed.fill("7"), "Enter")[1])
 
 
 def _rss_mb(pid: int) -> float:

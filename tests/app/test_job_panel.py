@@ -13,6 +13,12 @@ from streamlit.testing.v1 import AppTest
 @pytest.fixture(autouse=True)
 def _toy_lab(monkeypatch):
     monkeypatch.setattr("lab.core.registry.labs", lambda: (toylab.TOY,))
+    yield
+    from lab.core.jobs import job_runner
+
+    for job in job_runner().jobs():  # no job of this test may finish (and save) during a later one
+        job.request_stop()
+        job_runner().wait(job, timeout=30)
 
 
 def _panel_script():
