@@ -356,7 +356,7 @@ class ConnectomeResult:
         return out
 
     def download(self, name: str) -> bytes:
-        """One of :data:`DOWNLOADS` as bytes (``figures.zip``: every figure as plotly JSON)."""
+        """One of :data:`DOWNLOADS` as bytes (``figures.zip``: every figure as a self-contained HTML file)."""
         if name == "factors.npz":
             return factors_npz(self)
         if name == "factors.csv":
@@ -696,15 +696,46 @@ def _csv_safe(text: str) -> str:
     return f'"{text}"' if ("," in text or "\n" in text) else text
 
 
-def figures_zip(result: ConnectomeResult) -> bytes:
-    """Every figure of a run as ``<name>.plotly.json`` in one ZIP (the Downloads tab's figures.zip)."""
+def result_figures(result: ConnectomeResult, highlight: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Every figure of a run by file stem (what figures.zip holds)."""
     from lab.connectome import figures
 
-    figs = {"traces": figures.traces_heatmap(result.recording), "time_courses": figures.factor_time_figure(result),
-            "sankey": figures.membership_sankey(result)}
-    figs.update({f"motif_{r}": figures.motif_figure(result, r) for r in range(result.fit.rank)})
+    figs = {"traces": figures.traces_heatmap(result.recording, highlight=highlight),
+            "time_courses": figures.factor_time_figure(result),
+            "sankey": figures.membership_sankey(result, highlight=highlight)}
+    if result.correlations:
+        figs["covariate_correlations"] = figures.correlation_figure(result)
+    figs.update({f"motif_{r}": figures.motif_figure(result, r, highlight=highlight) for r in range(result.fit.rank)})
+    figs.update({f"graph_{r}": figures.community_graph_figure(result, r, seed=result.config.seed, highlight=highlight)
+                 for r in range(result.fit.rank)})
+    return figs
+
+
+def figures_zip(result: ConnectomeResult, highlight: tuple[str, ...] = ()) -> bytes:
+    """Every figure of a run as HTML that opens offline in any browser, without Python (figures.zip).
+
+    ``all_figures.html`` is self-contained (plotly.js inside, once, and every figure); each ``<name>.html``
+    loads the ``plotly.min.js`` next to it, so the unzipped folder opens figure by figure too. (One
+    self-contained file per figure would repeat plotly.js's 3.5 MB in each.)
+    """
+    from plotly.offline import get_plotlyjs
+
+    figs = result_figures(result, highlight)
+    divs = [f"<h2>{name.replace('_', ' ')}</h2>" + fig.to_html(full_html=False, include_plotlyjs=False)
+            for name, fig in figs.items()]
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Dynamic connectome: "
+            f"{_html_escape(result.title())}</title><script type='text/javascript'>{get_plotlyjs()}</script></head>"
+            f"<body><h1>{_html_escape(result.title())}</h1>" + "".join(divs) + "</body></html>")
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("all_figures.html", page)
+        zf.writestr("plotly.min.js", get_plotlyjs())
         for name, fig in figs.items():
-            zf.writestr(f"{name}.plotly.json", fig.to_json())
+            zf.writestr(f"{name}.html", fig.to_html(include_plotlyjs="directory", full_html=True))
     return buf.getvalue()
+
+
+def _html_escape(text: str) -> str:
+    import html
+
+    return html.escape(str(text))

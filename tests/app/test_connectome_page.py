@@ -120,3 +120,48 @@ def test_a_big_worm_waits_for_the_job_then_shows_its_result():
     at.button(key="job:connectome:ntf:start").click().run()
     _wait_for_job(at)
     assert any(m.label == "Reconstruction error" for m in at.metric)
+
+
+def _animal_csv(names: list[str], seed: int, frames: int = 200) -> bytes:
+    from lab.connectome.synthetic import WormConfig, make_worm
+
+    traces = make_worm(WormConfig(neurons=len(names), communities=2, epochs=2, animals=1, frames_per_epoch=frames // 2,
+                                  seed=seed)).recording.traces[0]
+    rows = [",".join(names)] + [",".join(f"{v:.5f}" for v in frame) for frame in traces.T]
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_two_uploads_with_different_neurons_run_and_list_what_was_dropped():
+    common = [f"N{i}" for i in range(10)]
+    a = _animal_csv(common + ["AIAL", "ADER"], 1)
+    b = _animal_csv(common + ["AIA?"], 2, frames=180)
+    beh = ("frame,speed\n" + "\n".join(f"{f},{(f % 40) / 40:.3f}" for f in range(200)) + "\n").encode()
+    at = _page(src="upload")
+    at.file_uploader(key="connectome:traces").set_value([("a.csv", a, "text/csv"), ("b.csv", b, "text/csv")])
+    at.file_uploader(key="connectome:covariates").set_value([("a_beh.csv", beh, "text/csv")]).run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "left out" in d.value)
+    assert dict(zip(table["file"], table["neurons"], strict=True)) == {"a.csv": "AIAL ADER", "b.csv": "AIA?"}
+    assert any("**10 neurons analysed**" in e.label for e in at.expander)
+    assert any(m.label == "Reconstruction error" for m in at.metric)
+    assert any("independent layout" in c.value for c in at.caption)  # different lengths, no shared clock
+    at.text_input(key="connectome:highlight").set_value("N1 N2 AVAL").run()
+    assert any("not among the analysed neurons: AVAL" in c.value for c in at.caption)
+    at.selectbox(key="url:connectome:neurons").set_value("min:1").run()  # keep every neuron, mask the rest
+    assert not at.exception and any("**13 neurons analysed**" in c.value for c in at.caption)
+
+
+def test_cohort_sample_is_scored_and_its_behaviour_shown():
+    at = _page(src="sample", sample="cohort: 3 worms, own neurons, behaviour", rank="3",
+               **{"connectome-tab": "Behaviour"})
+    assert not at.exception and not at.error
+    assert float(next(m for m in at.metric if m.label == "ARI vs truth").value) > 0.8
+    assert not any("No covariates" in i.value for i in at.info)
+
+
+def test_meaningless_settings_are_said_in_words():
+    at = _page(**SMALL, win_len="10", win_step="30", rank="2")
+    assert not at.exception
+    assert any("never looked at" in w.value for w in at.warning) and any("Only 8 windows" in w.value for w in at.warning)
+    at = _page(**SMALL, win_len="4", win_step="2000", rank="12")
+    assert any("rank 12 is more than the 1 window" in e.value for e in at.error)

@@ -220,8 +220,12 @@ def test_downloads_hold_the_result(small_result):
     np.testing.assert_array_equal(comm["factor"].to_numpy().reshape(len(r.starts), 24), r.factor)
     assert [r.download(name)[:2] for name in DOWNLOADS] == [b"PK", b"fa", b"wi", b"PK"]
     with zipfile.ZipFile(io.BytesIO(r.download("figures.zip"))) as zf:
-        assert set(zf.namelist()) == {"traces.plotly.json", "time_courses.plotly.json", "sankey.plotly.json",
-                                      "motif_0.plotly.json", "motif_1.plotly.json", "motif_2.plotly.json"}
+        names = set(zf.namelist())
+        assert {"all_figures.html", "plotly.min.js", "traces.html", "time_courses.html", "sankey.html",
+                "covariate_correlations.html", "motif_0.html", "graph_2.html"} <= names
+        page = zf.read("all_figures.html").decode()
+        assert "<script src" not in page and page.count("Plotly.newPlot") == len(names) - 2  # plotly.js inside
+        assert 'src="plotly.min.js"' in zf.read("motif_0.html").decode()
     with pytest.raises(LabInputError, match="unknown download"):
         r.download("all.tar")
 
@@ -234,10 +238,17 @@ def test_figures_show_the_result(small_result):
     assert z.shape == r.recording.traces[1].shape and list(heat.y) == r.recording.names
     np.testing.assert_allclose(z.mean(axis=1), 0, atol=1e-4)  # z-scored per neuron
 
-    mat = np.asarray(figures.affinity_matrix_figure(r, 2, animal=1).data[0].z, dtype=float)
+    mat = np.asarray(figures.affinity_matrix_figure(r, 2, animal=1, order="window").data[0].z, dtype=float)
     order = np.argsort(r.membership[2], kind="stable")
-    np.testing.assert_allclose(mat, pairs_to_matrix(r.tensor[:, 2, 1].astype(float), n)[np.ix_(order, order)])
-    assert len(figures.affinity_animation(r).frames) == w_count
+    want = pairs_to_matrix(r.tensor[:, 2, 1].astype(float), n)
+    np.fill_diagonal(want, np.nan)
+    np.testing.assert_allclose(mat, want[np.ix_(order, order)])
+    fixed = figures.neuron_order(r)  # the default: one order for every window, so labels never jump
+    for w in (0, 3):
+        assert list(figures.affinity_matrix_figure(r, w).data[0].x) == [r.recording.names[i] for i in fixed]
+    anim = figures.affinity_animation(r)
+    assert len(anim.frames) == w_count and list(anim.data[0].x) == [r.recording.names[i] for i in fixed]
+    assert anim.layout.updatemenus[0].y > 1 and anim.layout.sliders[0].steps[0].label == "0 (epoch 0)"
 
     motif = figures.motif_figure(r, 0)
     order = np.argsort(r.communities[0].labels, kind="stable")
@@ -246,13 +257,21 @@ def test_figures_show_the_result(small_result):
     assert len(motif.layout.shapes) == len(r.communities[0].groups)  # one outline per community
 
     time_fig = figures.factor_time_figure(r)
-    assert len(time_fig.data) == 3
+    assert len(time_fig.data) == 3 + len(r.covariates)  # the factors, then one panel per covariate
     np.testing.assert_allclose(time_fig.data[2].y, r.fit.time[:, 2] * r.fit.weights[2])
+    np.testing.assert_allclose(time_fig.data[3].y, r.covariates["stimulus"])
+    assert all(not str(shape.fillcolor).startswith("rgba(76") for shape in time_fig.layout.shapes)  # greys
+    corr = figures.correlation_figure(r).data[0]
+    assert list(corr.y) == list(r.correlations) and np.asarray(corr.z).shape == (3, 3)
     np.testing.assert_allclose(figures.animal_loadings_figure(r, 1).data[0].y, r.fit.animal[:, 1])
 
     nodes = figures.community_graph_figure(r, 0).data[-1]
     assert len(nodes.x) == n and list(nodes.customdata) == list(r.communities[0].labels)
 
+    lit = figures.community_graph_figure(r, 0, highlight={"N001"}).data[-1]
+    assert lit.marker.size[1] > lit.marker.size[0]
+    heat = figures.traces_heatmap(r.recording, highlight={"N001"})
+    assert "N001</span>" in heat.layout.yaxis.ticktext[1]
     sankey = figures.membership_sankey(r).data[0]
     segments, mem = figures.segment_membership(r)
     assert len(segments) == 3  # one per planted epoch
