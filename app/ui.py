@@ -153,6 +153,20 @@ def url_slider(label: str, key: str, default: int | float, min_value, max_value,
     return value
 
 
+def url_checkbox(label: str, key: str, default: bool = False, *, where=st, **kwargs) -> bool:
+    def parse(raw: str) -> bool:
+        if raw.lower() in ("true", "1", "yes"):
+            return True
+        if raw.lower() in ("false", "0", "no"):
+            return False
+        raise ValueError(raw)
+
+    wkey = _initial(key, default, parse)
+    value = where.checkbox(label, value=bool(st.session_state[wkey]), key=wkey, **kwargs)
+    _publish(key, value)
+    return value
+
+
 def url_tabs(labels: Sequence[str]):
     """Tabs bound to the URL (``?tab=...``) and lazy: a tab's ``.open`` says whether to draw it.
 

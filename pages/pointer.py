@@ -43,8 +43,12 @@ def controls():
                               d("decode"), where=c[4], disabled=option.model is None, help=METHOD_HELP)
     rule = ui.url_selectbox("Output rule", list(HULL_RULES), "rule", d("hull_rule"), where=c[4],
                             disabled=option.model is None, help=HULL_RULE_HELP) if task == "hull" else d("hull_rule")
+    polish = ui.url_checkbox("Polish (2-opt + Or-opt)", "polish", d("polish"), where=c[2],
+                             help="TSP: improve the tour by local search; the method's own tour and gap stay "
+                                  "shown, the polished length beside them") if task == "tsp" else False
     config = SolveConfig(task=task, **option.fields(), decode=decode if option.model else d("decode"), hull_rule=rule,
-                         reference=True, trace=True, n=int(n), seed=ui.current_seed(), device=ui.current_device())
+                         reference=True, trace=True, n=int(n), seed=ui.current_seed(), device=ui.current_device(),
+                         polish=polish)
     return config, option, options, source
 
 
@@ -198,7 +202,8 @@ def page() -> None:
     except LabInputError as err:
         ui.show_error(err)
         return
-    for col, (label, value, hint) in zip(st.columns(5), res.instances[0].headline(config.task), strict=True):
+    headline = res.instances[0].headline(config.task)
+    for col, (label, value, hint) in zip(st.columns(len(headline)), headline, strict=True):
         col.metric(label, value, help=hint)
     # Bound to the URL (a copied link opens the same tab); a tab's work runs only while it is open, but Train
     # always draws, so a model that finishes while another tab is open still becomes a Method.

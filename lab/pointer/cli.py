@@ -39,7 +39,7 @@ def _solve_config(args: argparse.Namespace, **fields: Any) -> SolveConfig:
                        decode=args.decode if model is not None else SolveConfig.default("decode"),
                        beam_width=args.beam_width, num_samples=args.samples, hull_rule=args.hull_rule,
                        solver=args.solver or SolveConfig.default("solver"), device=cli_device(args.device),
-                       reference_time_limit=args.reference_time, **fields)
+                       reference_time_limit=args.reference_time, polish=args.polish, **fields)
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
@@ -67,7 +67,9 @@ def _cmd_solve(args: argparse.Namespace) -> int:
     for r in result.instances[:20]:
         if args.task == "tsp":
             ref = "" if r.reference_length is None else f"  reference {r.reference_length:.6g}  gap {100 * r.gap:.2f} %"
-            lines.append(f"  {r.name}: length {r.length:.6g}{ref}")
+            polished = "" if r.polished is None else f"  polished {r.polished_length:.6g}" + (
+                "" if r.polished_gap is None else f" (gap {100 * r.polished_gap:.2f} %)")
+            lines.append(f"  {r.name}: length {r.length:.6g}{ref}{polished}")
         else:
             lines.append(f"  {r.name}: " + "  ".join(f"{k} {v:.3f}" for k, v in r.scores.items()))
     emit(doc, False, "\n".join(lines))
@@ -83,7 +85,8 @@ def _save_tours(result: Any, target: str) -> None:
     path = Path(target)
     for i, r in enumerate(result.instances):
         dest = path if len(result.instances) == 1 else path.with_name(f"{path.stem}_{i}{path.suffix}")
-        text = tour_csv(r.points, r.output) if dest.suffix.lower() == ".csv" else tour_text(r.output, r.name, r.length)
+        tour, length = (r.output, r.length) if r.polished is None else (r.polished, r.polished_length)
+        text = tour_csv(r.points, tour) if dest.suffix.lower() == ".csv" else tour_text(tour, r.name, length)
         atomic_write_text(dest, text)
 
 
@@ -147,6 +150,9 @@ def _method_args(p: argparse.ArgumentParser) -> None:
                    help="hull only: simple (default; output never self-intersects), convex (a convex polygon), "
                         "or index (the paper's rule alone; outputs may self-intersect)")
     p.add_argument("--solver", choices=sorted(SOLVERS), help="solve TSP with this classical solver instead of a model")
+    p.add_argument("--polish", action="store_true", default=default("polish"),
+                   help="TSP: also improve each tour by local search (2-opt, then Or-opt) and report polished_tour, "
+                        "polished_length and polished_gap beside the method's own (--save-tour writes the polished one)")
     p.add_argument("--reference-time", type=float, default=default("reference_time_limit"),
                    help="seconds of reference search per instance above 20 nodes (default grows with n)")
 

@@ -70,6 +70,9 @@ class SolveConfig(LabConfig):
         ``num`` seeded random instances of ``n`` points, when neither ``input`` nor data is given.
     input : str or None
         A TSPLIB ``.tsp``, ``.csv`` or ``.npz`` file of instances (``lab.pointer.io.load_instances``).
+    polish : bool
+        TSP: also improve the method's tour by local search (2-opt then Or-opt,
+        :func:`lab.pointer.solvers.polish.polish`) and report the polished tour beside the method's own.
     """
 
     task: str = "tsp"
@@ -88,6 +91,7 @@ class SolveConfig(LabConfig):
     num: int = 1
     seed: int = 0
     input: str | None = None
+    polish: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -100,6 +104,8 @@ class SolveConfig(LabConfig):
             raise LabInputError("POMO decoding is for the TSP and the hull; use greedy, beam or sample for Delaunay.")
         if self.beam_width < 1 or self.num_samples < 1:
             raise LabInputError("beam width and number of samples must be at least 1.")
+        if self.polish and self.task != "tsp":
+            raise LabInputError("--polish improves TSP tours; hull and Delaunay outputs have nothing to polish.")
         if self.n < 3 or self.num < 1:
             raise LabInputError(f"random instances need n >= 3 and num >= 1, got n={self.n}, num={self.num}.")
 
@@ -126,6 +132,10 @@ class InstanceResult:
     sequence: list[int] = field(default_factory=list)
     seconds: float = 0.0
     reference_seconds: float = 0.0
+    polished: np.ndarray | None = None  # TSP with polish: the method's tour after 2-opt + Or-opt
+    polished_length: float | None = None
+    polished_gap: float | None = None
+    polish_seconds: float = 0.0
 
     def to_json(self, task: str) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "n": int(len(self.points)), "valid": bool(self.valid)}
@@ -138,6 +148,9 @@ class InstanceResult:
             out.update(triangles=np.asarray(self.output).astype(int).tolist())
         if task != "tsp":
             out.update({k: v for k, v in self.scores.items() if k != "valid"})
+        if self.polished is not None:  # the method's own tour stays above; the local search's result beside it
+            out.update(polished_tour=[int(i) for i in self.polished], polished_length=self.polished_length,
+                       polished_gap=self.polished_gap, polish_seconds=self.polish_seconds)
         return out
 
     def downloads(self, task: str) -> dict[str, tuple[str, str]]:
@@ -145,8 +158,12 @@ class InstanceResult:
         from lab.pointer.io import output_csv, tour_csv, tour_text
 
         if task == "tsp":
-            return {"Tour (.tour)": (tour_text(self.output, self.name, self.length), f"{self.name}.tour"),
-                    "Tour (CSV)": (tour_csv(self.points, self.output), f"{self.name}_tour.csv")}
+            files = {"Tour (.tour)": (tour_text(self.output, self.name, self.length), f"{self.name}.tour"),
+                     "Tour (CSV)": (tour_csv(self.points, self.output), f"{self.name}_tour.csv")}
+            if self.polished is not None:
+                files["Polished tour (.tour)"] = (tour_text(self.polished, self.name, self.polished_length),
+                                                  f"{self.name}_polished.tour")
+            return files
         return {"Output (CSV)": (output_csv(task, self.output), f"{self.name}_{task}.csv")}
 
     def headline(self, task: str) -> list[tuple[str, str, str]]:
@@ -156,6 +173,11 @@ class InstanceResult:
             rows = [("Length", f"{self.length:.6g}", "in the file's own units; TSPLIB files use their distance rule"),
                     ("Reference", ref, "fast-tsp: exact up to 20 points, near-optimal beyond"),
                     ("Gap", f"{100 * self.gap:.2f} %" if self.gap is not None else "-", "length / reference - 1")]
+            if self.polished is not None:
+                gap = "" if self.polished_gap is None else f" ({100 * self.polished_gap:.2f} %)"
+                rows.append(("Polished", f"{self.polished_length:.6g}{gap}",
+                             f"the tour above after 2-opt + Or-opt local search ({1000 * self.polish_seconds:.0f} "
+                             "ms); length, gap and figure stay the method's own"))
         else:
             cov = HEADLINE[task][1]
             rows = [("Exact match", "yes" if self.scores.get("accuracy") else "no", "the exact label, as a set"),
@@ -186,6 +208,10 @@ class SolveResult:
             agg["mean_gap"] = float(np.mean(gaps)) if gaps and len(gaps) == len(self.instances) else None
             refs = [r.reference_length for r in self.instances if r.reference_length is not None]
             agg["mean_reference_length"] = float(np.mean(refs)) if refs else None
+            if self.config.polish:
+                agg["mean_polished_length"] = float(np.mean([r.polished_length for r in self.instances]))
+                pgaps = [r.polished_gap for r in self.instances if r.polished_gap is not None]
+                agg["mean_polished_gap"] = float(np.mean(pgaps)) if pgaps and len(pgaps) == len(self.instances) else None
         else:
             for k in HEADLINE[task]:
                 agg[k] = float(np.mean([r.scores[k] for r in self.instances]))
@@ -222,6 +248,9 @@ class SolveResult:
             if self.config.task == "tsp":
                 row.update(length=r.length, reference_length=r.reference_length,
                            gap_percent=None if r.gap is None else 100 * r.gap)
+                if r.polished is not None:
+                    row.update(polished_length=r.polished_length,
+                               polished_gap_percent=None if r.polished_gap is None else 100 * r.polished_gap)
             else:
                 row.update({k: v for k, v in r.scores.items() if k != "valid"})
             row.update(seconds=r.seconds, reference_seconds=r.reference_seconds)
@@ -306,6 +335,17 @@ def _score(result: InstanceResult, task: str, inst: Instance) -> None:
         result.valid = bool(out.size and out.min() >= 0 and out.max() < inst.n)
 
 
+def _polish(result: InstanceResult, inst: Instance) -> None:
+    """Local search on the method's tour, measured with the instance's own distances."""
+    from lab.pointer.solvers.polish import polish
+
+    t0 = time.perf_counter()
+    result.polished = polish(inst.distance_matrix(), result.output)
+    result.polish_seconds = time.perf_counter() - t0
+    result.polished_length = inst.tour_length(result.polished)
+    result.polished_gap = metrics.gap(result.polished_length, result.reference_length)
+
+
 def _solve_group(instances: list[Instance], config: SolveConfig, model: str | None, checkpoint: str | None,
                  seed: int) -> list[InstanceResult]:
     """Solve instances that share n: one decoding batch for a model, one by one for a classical method."""
@@ -343,6 +383,8 @@ def _solve_group(instances: list[Instance], config: SolveConfig, model: str | No
                              reference=ref, reference_length=ref_len, attention=attention, sequence=seq,
                              seconds=sec, reference_seconds=ref_sec)
         _score(res, task, inst)
+        if config.polish:
+            _polish(res, inst)
         results.append(res)
     return results
 

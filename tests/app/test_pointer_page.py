@@ -162,3 +162,13 @@ def test_sweep_tab_runs_a_sweep_job_and_shows_its_table():
     assert sorted(set(zip(table["decode"], table["n"], strict=True))) == [
         ("greedy", 5), ("greedy", 8), ("sample", 5), ("sample", 8)]
     assert any("Backend: **local**" in c.value for c in at.caption)
+
+
+def test_polish_checkbox_shows_the_polished_tour_beside_the_models_own():
+    at = _page(method="untrained:ptrnet", n="40", polish="true")
+    labels = {m.label: m.value for m in at.metric}
+    assert "Polished" in labels and "Gap" in labels  # the network's own gap stays visible
+    polished_gap = float(labels["Polished"].split("(")[1].rstrip(" %)"))
+    assert polished_gap < float(labels["Gap"].rstrip(" %"))
+    assert at.checkbox(key="url:pointer:polish").value is True
+    assert not _page(task="hull").get("checkbox")  # nothing to polish for the hull

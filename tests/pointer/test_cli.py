@@ -268,3 +268,18 @@ def test_train_takes_its_defaults_from_the_config_saves_its_verb_and_resumes(tmp
     assert RunStore().load_run(doc["run_id"]).config["init_checkpoint"] == str(out)
     code, out_text, err = _run(capsys, ["pointer", "train", "--task", "sorting", "--json"])
     assert code == 2 and out_text == "" and len(err.strip().splitlines()) == 1 and "unknown task" in err
+
+
+def test_polish_reports_the_models_tour_and_the_polished_one_apart(capsys, tmp_path):
+    code = main(["pointer", "solve", "--n", "60", "--num", "2", "--seed", "4", "--reference", "--polish",
+                 "--checkpoint", "untrained", "--model", "ptrnet", "--save-tour", str(tmp_path / "t.tour"), "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    for inst in doc["instances"]:
+        assert sorted(inst["polished_tour"]) == list(range(60)) and inst["polished_length"] < inst["length"]
+        assert inst["polished_gap"] < inst["gap"]  # the network's own gap stays visible beside it
+    assert doc["mean_polished_gap"] < doc["mean_gap"]
+    saved = read_tour(str(tmp_path / "t_0.tour"))  # --save-tour writes the polished tour
+    assert list(np.asarray(saved).tolist()) == doc["instances"][0]["polished_tour"]
+    assert main(["pointer", "solve", "--task", "hull", "--n", "8", "--polish"]) == 2
+    assert "nothing to polish" in capsys.readouterr().err

@@ -102,3 +102,35 @@ def test_delaunay_metrics():
 def test_gap():
     assert metrics.gap(10.5, 10.0) == pytest.approx(0.05)
     assert metrics.gap(1.0, None) is None and metrics.gap(1.0, 0.0) is None
+
+
+def test_polish_never_lengthens_a_tour_and_reaches_two_opt_and_or_opt_optima():
+    from lab.pointer.solvers import closed_length, solve
+    from lab.pointer.solvers.polish import improve_or_opt, polish
+    from lab.pointer.solvers.two_opt import improve_2opt
+
+    rng = np.random.default_rng(3)
+    for n in (5, 12, 40):
+        pts = rng.random((n, 2))
+        d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+        start = rng.permutation(n)
+        out = polish(d, start)
+        assert sorted(out.tolist()) == list(range(n)) and out[0] == 0
+        assert closed_length(d, out) <= closed_length(d, start) + 1e-12
+        # a local optimum of both moves: neither improves it any further
+        assert closed_length(d, improve_2opt(d, out)) == pytest.approx(closed_length(d, out))
+        assert closed_length(d, improve_or_opt(d, out)) == pytest.approx(closed_length(d, out))
+        if n <= 12:  # and never better than the optimum
+            assert closed_length(d, out) >= closed_length(d, solve("held_karp", d)) - 1e-9
+
+
+def test_or_opt_moves_a_city_back_where_it_belongs():
+    from lab.pointer.solvers import closed_length
+    from lab.pointer.solvers.polish import improve_or_opt
+
+    angles = np.linspace(0, 2 * np.pi, 10, endpoint=False)
+    pts = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # the optimum is the circle's order
+    d = np.linalg.norm(pts[:, None] - pts[None], axis=-1)
+    tour = np.array([0, 1, 2, 7, 3, 4, 5, 6, 8, 9])  # city 7 taken out of place: one Or-opt move fixes it
+    fixed = improve_or_opt(d, tour)
+    assert closed_length(d, fixed) == pytest.approx(closed_length(d, np.arange(10)))
