@@ -1,0 +1,133 @@
+"""Real instances: every shipped TSP model and the classical methods on TSPLIB, against the published optima.
+
+TSPLIB's EUC_2D instances from 51 to 318 nodes with a published optimum (eil51 ... lin318; linhp318, a
+path problem, left out). The files are not shipped with the lab: point ``--dir`` at a folder of TSPLIB
+``.tsp`` files and a ``solutions`` file (``name : optimum`` per line, as in TSPLIB's own listing).
+Lengths follow TSPLIB's rounding (``nint`` of the Euclidean distance), so gaps are to the published
+optimum exactly. For every model: greedy and POMO x 8, each as the model's own tour and after the
+local-search polish (2-opt then Or-opt), with the seconds each took.
+
+Run: ``.venv/bin/python benchmarks/pointer_tsplib.py --dir /path/to/tsplib`` (writes
+``benchmarks/results/pointer_tsplib.json``; ``--report`` prints the README table from it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "benchmarks" / "results" / "pointer_tsplib.json"
+MODELS = ("am_tsp20", "am_tsp50", "ptrnet_tsp")
+CLASSICAL = ("farthest_insertion", "two_opt", "christofides", "reference")
+EXCLUDED = {"linhp318"}  # the same points as lin318, but its optimum is a Hamiltonian path's
+
+
+def instances(folder: Path, n_min: int, n_max: int) -> list[tuple[str, Path, int, float]]:
+    """``(name, path, n, optimum)`` of the EUC_2D files in range that have a published optimum."""
+    optima = {}
+    for line in (folder / "solutions").read_text().splitlines():
+        name, sep, value = line.partition(":")
+        if sep:
+            optima[name.strip()] = float(value.split()[0])
+    found = []
+    for path in sorted(folder.glob("*.tsp")):
+        head = path.read_text(errors="replace")[:2000]
+        fields = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in head.splitlines()) if _}
+        n = int(fields.get("DIMENSION", "0") or 0)
+        if (fields.get("EDGE_WEIGHT_TYPE") == "EUC_2D" and n_min <= n <= n_max and path.stem in optima
+                and path.stem not in EXCLUDED):
+            found.append((path.stem, path, n, optima[path.stem]))
+    return sorted(found, key=lambda row: (row[2], row[0]))
+
+
+def measure(path: Path, optimum: float, **fields) -> dict:
+    from lab.pointer.service import SolveConfig, run_solve
+
+    config = SolveConfig(task="tsp", input=str(path), reference=False, device="cpu", **fields)
+    start = time.perf_counter()
+    result = run_solve(config)
+    wall = time.perf_counter() - start
+    (r,) = result.instances
+    row = {"length": r.length, "gap": r.length / optimum - 1, "seconds": round(r.seconds, 3),
+           "wall_seconds": round(wall, 3)}
+    if r.polished is not None:
+        row.update(polished_length=r.polished_length, polished_gap=r.polished_length / optimum - 1,
+                   polish_seconds=round(r.polish_seconds, 3))
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", help="a folder of TSPLIB .tsp files and a 'solutions' file")
+    parser.add_argument("--n-min", type=int, default=51)
+    parser.add_argument("--n-max", type=int, default=318)
+    parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--report", action="store_true", help="print the README table from the saved results")
+    args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(OUT.read_text())))
+        return 0
+    if not args.dir:
+        parser.error("--dir is required (TSPLIB is not shipped with the lab)")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    found = instances(Path(args.dir), args.n_min, args.n_max)
+    results = {"command": " ".join(["python benchmarks/pointer_tsplib.py", *sys.argv[1:]]),
+               "date_utc": datetime.now(UTC).isoformat(timespec="seconds"), "instances": []}
+    for name, path, n, optimum in found:
+        row: dict = {"name": name, "n": n, "optimum": optimum, "methods": {}}
+        for model in args.models:
+            kind = "am" if model.startswith("am") else "ptrnet"
+            for decode in ("greedy", "pomo"):
+                row["methods"][f"{model} {decode}"] = measure(path, optimum, model=kind, checkpoint=model,
+                                                              decode=decode, polish=True)
+        for solver in CLASSICAL:
+            row["methods"][solver] = measure(path, optimum, model=None, solver=solver)
+        results["instances"].append(row)
+        shown = {k: round(100 * v["gap"], 2) for k, v in row["methods"].items()}
+        print(f"{name} (n={n}): {shown}", file=sys.stderr, flush=True)
+        OUT.write_text(json.dumps(results, indent=2) + "\n")  # as it goes: a stopped run keeps what it has
+    print(report(results))
+    return 0
+
+
+def report(results: dict) -> str:
+    """A markdown table: one row per instance, gap in percent (model / polished) per method, and the mean."""
+    rows = results["instances"]
+    if not rows:
+        return "(no instances)"
+    methods = list(rows[0]["methods"])
+    head = "| instance | n | " + " | ".join(methods) + " |"
+    lines = [head, "|" + "---|" * (len(methods) + 2)]
+
+    def cell(m: dict) -> str:
+        text = f"{100 * m['gap']:.2f}"
+        return text + (f" / {100 * m['polished_gap']:.2f}" if "polished_gap" in m else "")
+
+    for row in rows:
+        lines.append(f"| {row['name']} | {row['n']} | " + " | ".join(cell(row["methods"][m]) for m in methods) + " |")
+    means = []
+    for m in methods:
+        gaps = [r["methods"][m]["gap"] for r in rows]
+        pol = [r["methods"][m].get("polished_gap") for r in rows]
+        text = f"{100 * sum(gaps) / len(gaps):.2f}"
+        if all(p is not None for p in pol):
+            text += f" / {100 * sum(pol) / len(pol):.2f}"
+        means.append(f"**{text}**")
+    lines.append(f"| mean of {len(rows)} | | " + " | ".join(means) + " |")
+    secs = [f"{sum(r['methods'][m]['seconds'] for r in rows) / len(rows):.2f} s" for m in methods]
+    lines.append("| mean time (method only) | | " + " | ".join(secs) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
