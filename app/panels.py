@@ -115,6 +115,7 @@ def job_panel(
             return
         if current.active:
             label = ("queued - waiting for a free slot" if current.status == "queued"
+                     else f"{current.name}: starting ..." if current.total <= 0
                      else f"{current.name}: step {current.step}/{current.total}")
             st.progress(current.fraction, text=label)
             cols = st.columns([1, 4])
@@ -124,7 +125,7 @@ def job_panel(
             latest = {k: v for k, v in current.latest().items() if k != "step"}
             if latest:
                 cols[1].caption("  ·  ".join(f"{k} = {v:.4g}" for k, v in list(latest.items())[:6]))
-        _job_curves(current, curve_keys, state_key)
+            _job_curves(current, curve_keys, state_key)  # live only: a finished job's page draws its result
         if not current.active:
             if current.status == "failed":
                 st.error(f"The job failed: {current.error}", icon=":material/error:")
@@ -166,20 +167,20 @@ def show_shared_run(run_id: str, lab: str, verb: str | None = None) -> None:
 
 
 def _job_curves(job, curve_keys: Sequence[str] | None, state_key: str) -> None:
+    """Live curves of a running job: one panel per quantity, each on its own axis."""
+    from lab.runs_figures import panels_figure
+
     history = list(job.history)
     if len(history) < 2:
         return
-    import plotly.graph_objects as go
-
     keys = list(curve_keys) if curve_keys else sorted({k for row in history for k in row if k != "step"})
-    if not keys:
-        return
-    fig = go.Figure()
-    steps = [row["step"] for row in history]
+    curves = {}
     for k in keys:
-        fig.add_trace(go.Scatter(x=steps, y=[row.get(k) for row in history], mode="lines", name=k))
-    fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="step", legend=dict(orientation="h"))
-    st.plotly_chart(fig, key=f"{state_key}:curve")
+        rows = [row for row in history if k in row]
+        if rows:
+            curves[k] = {"": ([row["step"] for row in rows], [row[k] for row in rows])}
+    if curves:
+        st.plotly_chart(panels_figure(curves, height_per_panel=170), key=f"{state_key}:curve")
 
 
 # -- "this config on this data": from a finished job, or computed (cached) ---------------------------

@@ -81,19 +81,61 @@ def compare_metrics_table(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame({run.run_id: [run.scalar_metrics.get(k) for k in names] for run in runs}, index=names)
 
 
+def smooth(values: list[float | None], span: int | None = None) -> list[float | None]:
+    """An exponential moving average (span ~ len / 20, at least 5); ``None`` gaps are carried over."""
+    span = span or max(5, len(values) // 20)
+    alpha, out, level = 2.0 / (span + 1), [], None
+    for v in values:
+        if v is not None:
+            level = v if level is None else alpha * v + (1 - alpha) * level
+        out.append(level)
+    return out
+
+
+def panels_figure(curves: dict[str, dict[str, tuple[list, list]]], title: str = "", x_title: str = "step",
+                  height_per_panel: int = 210) -> go.Figure:
+    """One panel per quantity, each with its own y axis named after it (a loss never shares an axis with n).
+
+    ``curves`` is ``{quantity: {line label: (x, y)}}``; a long line is drawn faint with its moving
+    average (:func:`smooth`) over it.
+    """
+    from plotly.subplots import make_subplots
+
+    names = [q for q, lines in curves.items() if any(len(y) for _, y in lines.values())]
+    fig = make_subplots(rows=max(1, len(names)), cols=1, shared_xaxes=False, vertical_spacing=0.12 if len(names) > 1
+                        else 0.0, subplot_titles=names)
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    labels = list(dict.fromkeys(label for q in names for label in curves[q]))
+    for row, quantity in enumerate(names, start=1):
+        for label, (x, y) in curves[quantity].items():
+            colour = palette[labels.index(label) % len(palette)]
+            long = len(y) > 30
+            fig.add_trace(go.Scatter(x=list(x), y=list(y), mode="lines", name=label or quantity,
+                                     line={"color": colour, "width": 1}, opacity=0.35 if long else 1.0,
+                                     legendgroup=label, showlegend=bool(label) and row == 1 and not long),
+                          row=row, col=1)
+            if long:
+                fig.add_trace(go.Scatter(x=list(x), y=smooth(list(y)), mode="lines", name=label or quantity,
+                                         line={"color": colour, "width": 2}, legendgroup=label,
+                                         showlegend=bool(label) and row == 1), row=row, col=1)
+        fig.update_yaxes(title_text=quantity, row=row, col=1)
+        fig.update_xaxes(title_text=x_title, row=row, col=1)
+    fig.update_layout(title=title or None, height=60 + height_per_panel * max(1, len(names)),
+                      margin=dict(l=10, r=10, t=40 if title else 30, b=10), legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
 def compare_curves_figure(runs: list[Run]) -> go.Figure | None:
-    """Every curve of every run overlaid (x = index of the recorded point); None if no run has curves."""
-    fig = go.Figure()
+    """Every curve of every run, one panel (own named axis) per quantity, runs overlaid; None without curves."""
+    curves: dict[str, dict[str, tuple[list, list]]] = {}
     for run in runs:
         for name, values in run.curves.items():
             if isinstance(values, list) and values and all(isinstance(v, int | float) or v is None for v in values):
-                label = f"{name} ({run.run_id})" if len(runs) > 1 else name
-                fig.add_trace(go.Scatter(y=values, mode="lines", name=label))
-    if not fig.data:
+                label = run.run_id if len(runs) > 1 else ""
+                curves.setdefault(name, {})[label] = (list(range(1, len(values) + 1)), values)
+    if not curves:
         return None
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=30, b=10), title="Curves", xaxis_title="recorded point",
-                      legend=dict(orientation="h", y=-0.3))
-    return fig
+    return panels_figure(curves, title="Curves", x_title="recorded point")
 
 
 def sweep_figure(rows: list[dict], x: str, metric: str, group_by: list[str] | tuple[str, ...] = ()) -> go.Figure:

@@ -91,19 +91,26 @@ def step_tab(r, task: str) -> None:
         st.info("Stepping through needs a pointer model: pick a shipped checkpoint or *Ptr-Net, untrained*.",
                 icon=":material/info:")
         return
-    steps, small = len(r.attention), len(r.attention) * len(r.points) <= 60_000  # small: animate every step
-    step = min(int(ui.url_slider("Decoding step", "step", 1, 1, max(2, steps), disabled=steps < 2, help="the "
-                                 "pointer's distribution over all points at this step; ▶ in the figure plays them all")),
-               steps) - 1
-    st.markdown(f"**{figures.step_title(task, r.sequence, r.attention, step)}** — marker size and colour are the "
-                "probability the pointer gives each point; the red ring is the point it chose.")
-    fig = figures.pointer_step_figure(r.points, task, r.sequence, r.attention, step, animate=small)
-    ui.chart(fig, "pointer:step", f"{r.name}_step{step + 1}")
-    if small:
-        st.plotly_chart(figures.attention_heatmap(r.attention, r.sequence, step), key="pointer:heat")
-    else:
-        st.caption("A large instance: no play button or all-steps heatmap; the slider still shows every step.")
-    ui.figure_html_download(fig, "Step figure (HTML)", f"{r.name}_steps.html")
+    steps = len(r.attention)
+    playing = st.toggle("▶ Play the steps", key="pointer:play", disabled=steps < 2)
+
+    @st.fragment(run_every=0.9 if playing else None)  # one step state: the slider; Play moves it
+    def view() -> None:
+        key = ui.widget_key("step")
+        if playing:  # before the slider exists in this run, so the slider itself shows the new step
+            st.session_state[key] = int(st.session_state.get(key, 1)) % steps + 1
+        step = min(int(ui.url_slider("Decoding step", "step", 1, 1, max(2, steps), disabled=steps < 2,
+                                     help="the pointer's distribution over all points at this step")), steps) - 1
+        st.markdown(f"**{figures.step_title(task, r.sequence, r.attention, step)}** — marker size and colour are "
+                    "the probability the pointer gives each point; the red ring is the point it chose, the square "
+                    "the start, arrows the direction.")
+        fig = figures.pointer_step_figure(r.points, task, r.sequence, r.attention, step)
+        ui.chart(fig, "pointer:step", f"{r.name}_step{step + 1}")
+        if steps * len(r.points) <= 60_000:  # every step in one heatmap, the current one marked
+            st.plotly_chart(figures.attention_heatmap(r.attention, r.sequence, step), key="pointer:heat")
+        ui.figure_html_download(fig, "Step figure (HTML)", f"{r.name}_step{step + 1}.html")
+
+    view()
 
 
 def generalisation_tab(config: SolveConfig, option, options) -> None:

@@ -136,9 +136,18 @@ def _step_traces(points: np.ndarray, task: str, sequence: Sequence[int], attenti
     pts = np.asarray(points, dtype=float)
     probs = np.asarray(attention[step], dtype=float)[: len(pts)]  # (n,)
     chosen = int(sequence[step]) if step < len(sequence) else None
-    xs, ys = _segments(pts, task, _partial(task, sequence, step), closed=False)
-    traces = [go.Scatter(x=xs, y=ys, mode="lines", line={"color": MODEL_COLOUR, "width": 2}, name="output so far",
-                         hoverinfo="skip")]
+    done = _partial(task, sequence, step)
+    xs, ys = _segments(pts, task, done, closed=False)
+    # Arrowheads along the output so far show its direction (each points away from the previous point).
+    arrows = task != "delaunay" and len(done) > 1
+    traces = [go.Scatter(x=xs, y=ys, mode="lines+markers" if arrows else "lines",
+                         line={"color": MODEL_COLOUR, "width": 2}, name="output so far", hoverinfo="skip",
+                         marker={"symbol": "arrow", "angleref": "previous", "size": 11, "color": MODEL_COLOUR,
+                                 "opacity": [0.0] + [1.0] * (len(done) - 1)} if arrows else None)]
+    if task != "delaunay" and done:
+        traces.append(go.Scatter(x=[pts[done[0], 0]], y=[pts[done[0], 1]], mode="markers", name=f"start: {done[0]}",
+                                 marker={"symbol": "square", "size": 14, "color": "rgba(0,0,0,0)",
+                                         "line": {"width": 2.5, "color": MODEL_COLOUR}}, hoverinfo="skip"))
     if task == "delaunay":
         open_tri = [int(s) for s in sequence[len(_partial(task, sequence, step)):step]]
         if open_tri:
@@ -149,8 +158,11 @@ def _step_traces(points: np.ndarray, task: str, sequence: Sequence[int], attenti
         traces.append(go.Scatter(x=[pts[last, 0], pts[chosen, 0]], y=[pts[last, 1], pts[chosen, 1]], mode="lines",
                                  line={"color": CHOSEN_COLOUR, "dash": "dot"}, name="this step", hoverinfo="skip"))
     size = 6 + 34 * np.sqrt(np.clip(probs, 0, 1))  # area ~ probability
+    numbered = len(pts) <= 60  # the title says "points to 7": the points carry their numbers
     traces.append(go.Scatter(
-        x=pts[:, 0], y=pts[:, 1], mode="markers", name="pointer probability",
+        x=pts[:, 0], y=pts[:, 1], mode="markers+text" if numbered else "markers", name="pointer probability",
+        text=[str(i) for i in range(len(pts))] if numbered else None, textposition="top right",
+        textfont={"size": 10, "color": "#444"},
         marker={"size": size, "color": probs, "colorscale": "Viridis", "cmin": 0, "cmax": max(1e-9, float(probs.max())),
                 "showscale": True, "colorbar": {"title": "p", "len": 0.8}, "line": {"width": 0.5, "color": "#333"}},
         customdata=np.stack([np.arange(len(pts)), probs], axis=1),
@@ -176,8 +188,11 @@ def step_title(task: str, sequence: Sequence[int], attention: np.ndarray, step: 
 
 
 def pointer_step_figure(points: np.ndarray, task: str, sequence: Sequence[int], attention: np.ndarray,
-                        step: int, animate: bool = True) -> go.Figure:
+                        step: int) -> go.Figure:
     """The pointer at one decoding step: partial output, probability over all points, the chosen point.
+
+    One step per figure: the page's slider (and its Play) is the only step control, so the slider, the
+    caption, this figure and the heatmap never disagree.
 
     Parameters
     ----------
@@ -188,48 +203,28 @@ def pointer_step_figure(points: np.ndarray, task: str, sequence: Sequence[int], 
     attention : np.ndarray
         (steps, n) pointer distribution at each step given the previous choices.
     step : int
-        The step shown first (0-based).
-    animate : bool
-        Add plotly frames with a play button and slider over all steps.
+        The step shown (0-based; shown 1-based, as everywhere on the page).
     """
     att = np.asarray(attention, dtype=float)
-    steps = len(att)
-    step = int(np.clip(step, 0, max(0, steps - 1)))
+    step = int(np.clip(step, 0, max(0, len(att) - 1)))
     fig = go.Figure(data=_step_traces(points, task, sequence, att, step))
-    fig.update_layout(title=step_title(task, sequence, att, step), height=540, uirevision="pointer")
+    fig.update_layout(title=step_title(task, sequence, att, step), height=520, uirevision="pointer")
     _square_axes(fig)
     fig.update_layout(legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"})
-    if animate and steps > 1:
-        frames = [go.Frame(data=_step_traces(points, task, sequence, att, s), name=str(s),
-                           layout={"title": step_title(task, sequence, att, s)}) for s in range(steps)]
-        fig.frames = frames
-        fig.update_layout(
-            updatemenus=[{"type": "buttons", "showactive": False, "x": 0.0, "y": -0.02, "xanchor": "right",
-                          "yanchor": "top", "direction": "left", "pad": {"r": 10, "t": 40},
-                          "buttons": [{"label": "▶ play", "method": "animate",
-                                       "args": [None, {"frame": {"duration": 450, "redraw": True},
-                                                       "fromcurrent": True, "transition": {"duration": 0}}]},
-                                      {"label": "❚❚ pause", "method": "animate",
-                                       "args": [[None], {"frame": {"duration": 0, "redraw": False},
-                                                         "mode": "immediate"}]}]}],
-            sliders=[{"active": step, "y": -0.02, "x": 0.0, "len": 1.0, "currentvalue": {"prefix": "step "},
-                      "steps": [{"label": str(s + 1), "method": "animate",
-                                 "args": [[str(s)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}
-                                for s in range(steps)]}],
-        )
     return fig
 
 
 def attention_heatmap(attention: np.ndarray, sequence: Sequence[int], step: int | None = None) -> go.Figure:
     """All steps at once: rows = decoding steps, columns = input points, colour = probability."""
     att = np.asarray(attention, dtype=float)
-    fig = go.Figure(go.Heatmap(z=att, colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": "p"},
+    rows = list(range(1, len(att) + 1))  # steps count from 1, as on the slider; points from 0, as in the figures
+    fig = go.Figure(go.Heatmap(z=att, y=rows, colorscale="Viridis", zmin=0, zmax=1, colorbar={"title": "p"},
                                hovertemplate="step %{y}<br>point %{x}<br>p = %{z:.3f}<extra></extra>"))
     chosen = [int(s) for s in sequence[: len(att)]]
-    fig.add_trace(go.Scatter(x=chosen, y=list(range(len(chosen))), mode="markers", name="chosen",
+    fig.add_trace(go.Scatter(x=chosen, y=rows[: len(chosen)], mode="markers", name="chosen",
                              marker={"symbol": "x", "size": 7, "color": CHOSEN_COLOUR}))
     if step is not None:
-        fig.add_hline(y=step, line={"color": CHOSEN_COLOUR, "width": 1, "dash": "dot"})
+        fig.add_hline(y=step + 1, line={"color": CHOSEN_COLOUR, "width": 1, "dash": "dot"})
     fig.update_layout(height=320, margin={"l": 10, "r": 10, "t": 30, "b": 10}, xaxis_title="input point",
                       yaxis_title="decoding step", yaxis={"autorange": "reversed"}, showlegend=False)
     return fig
@@ -268,20 +263,14 @@ def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Map
 
 
 def curves_figure(curves: Mapping[str, Sequence[float]], title: str = "training") -> go.Figure:
-    """Training curves (one subplot row per curve so different scales stay readable).
+    """Training curves, one panel per quantity (its own axis), the raw line faint under its moving average.
 
     A shorter curve belongs to the last steps of the run (the POMO tour length after the imitation
     steps), so every curve is drawn against the run's step number.
     """
+    from lab.runs_figures import panels_figure
+
     names = [k for k, v in curves.items() if len(v)]
     total = max((len(curves[k]) for k in names), default=0)
-    fig = make_subplots(rows=max(1, len(names)), cols=1, shared_xaxes=True, subplot_titles=names,
-                        vertical_spacing=0.08)
-    for i, name in enumerate(names, start=1):
-        values = list(curves[name])
-        steps = list(range(total - len(values) + 1, total + 1))
-        fig.add_trace(go.Scatter(x=steps, y=values, mode="lines", name=name), row=i, col=1)
-    fig.update_xaxes(title_text="step", row=max(1, len(names)), col=1)
-    fig.update_layout(title=title, height=180 + 160 * max(1, len(names)), showlegend=False,
-                      margin={"l": 10, "r": 10, "t": 50, "b": 10})
-    return fig
+    return panels_figure({k: {"": (list(range(total - len(curves[k]) + 1, total + 1)), list(curves[k]))}
+                          for k in names}, title=title)

@@ -341,7 +341,10 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
         done[phase] += 1
         curves["loss"].append(loss.item())
         elapsed = time.time() - t_start
-        if report(on_progress, step, total, {"loss": curves["loss"][-1], "n": float(n)}):
+        live = {"loss": curves["loss"][-1]}  # one quantity per chart: the sampled n is not a curve
+        if phase == "pomo":
+            live["pomo_tour_length"] = curves["pomo_tour_length"][-1]
+        if report(on_progress, step, total, live):
             stopped = True
         if config.time_limit_s and elapsed > config.time_limit_s:
             stopped = True

@@ -172,3 +172,15 @@ def test_polish_checkbox_shows_the_polished_tour_beside_the_models_own():
     assert polished_gap < float(labels["Gap"].rstrip(" %"))
     assert at.checkbox(key="url:pointer:polish").value is True
     assert not _page(task="hull").get("checkbox")  # nothing to polish for the hull
+
+
+def test_play_moves_the_one_step_control_and_everything_follows():
+    at = _page(method="untrained:ptrnet", n="6", **{"pointer-tab": "Step through the pointer"})
+    assert at.slider(key="url:pointer:step").value == 1
+    at.toggle(key="pointer:play").set_value(True).run()  # each run of the playing view is one step on
+    first = at.slider(key="url:pointer:step").value
+    at.run()
+    second = at.slider(key="url:pointer:step").value
+    assert second == first % 6 + 1
+    assert any(f"step {second}/6" in m.value for m in at.markdown)  # the caption follows the slider
+    assert at.query_params["step"] == str(second)  # and so does the link

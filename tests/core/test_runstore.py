@@ -95,3 +95,20 @@ def test_unknown_run_id(tmp_path):
         RunStore(tmp_path).load_run("../../etc")
     with pytest.raises(LabInputError, match="No run"):
         RunStore(tmp_path).load_run("pointer-20260101-000000-abcdef")
+
+
+def test_curves_get_one_panel_and_one_named_axis_per_quantity():
+    from lab.runs_figures import compare_curves_figure, panels_figure
+
+    fig = panels_figure({"loss": {"": ([1, 2, 3], [3.0, 2.0, 1.0])}, "n": {"": ([1, 2, 3], [5, 9, 7])}})
+    axes = {t.name: t.yaxis for t in fig.data}
+    assert axes["loss"] != axes["n"]  # a loss never shares its axis with another quantity
+    assert {fig.layout.yaxis.title.text, fig.layout.yaxis2.title.text} == {"loss", "n"}
+    long = panels_figure({"loss": {"": (list(range(100)), [1.0 / (i + 1) for i in range(100)])}})
+    assert len(long.data) == 2 and long.data[1].line.width == 2  # faint raw line, smoothed line over it
+    store = RunStore()
+    runs = [store.load_run(store.save_run("pointer", {}, {"curves": {"loss": [3, 2], "gap": [0.5, 0.4]}}))
+            for _ in range(2)]
+    fig = compare_curves_figure(runs)
+    assert {fig.layout.yaxis.title.text, fig.layout.yaxis2.title.text} == {"loss", "gap"}
+    assert len(fig.data) == 4

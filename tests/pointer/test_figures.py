@@ -21,7 +21,7 @@ def test_comparison_marks_edges_missing_from_the_reference():
     assert isinstance(figures.solution_figure(pts, "hull", convex_hull_label(pts)), go.Figure)
 
 
-def test_step_figure_highlights_the_chosen_point_and_animates():
+def test_step_figure_highlights_the_chosen_point_numbers_points_and_marks_start_and_direction():
     pts = random_instances(6, 1, 1)[0]
     seq = [0, 3, 1, 5, 2, 4]
     att = np.full((6, 6), 1 / 6)
@@ -30,9 +30,16 @@ def test_step_figure_highlights_the_chosen_point_and_animates():
     assert "points to 1" in fig.layout.title.text and "p = 0.70" in fig.layout.title.text
     ring = next(t for t in fig.data if str(t.name).startswith("chosen"))
     assert ring.x[0] == pts[1, 0] and ring.y[0] == pts[1, 1]
-    assert len(fig.frames) == 6 and fig.layout.sliders[0].active == 2
+    assert not fig.frames and not fig.layout.sliders  # one step control only: the page's slider
+    probs = next(t for t in fig.data if t.name == "pointer probability")
+    assert list(probs.text) == ["0", "1", "2", "3", "4", "5"]  # the title's "points to 1" can be found
+    start = next(t for t in fig.data if str(t.name).startswith("start"))
+    assert start.name == "start: 0" and start.x[0] == pts[0, 0]
+    so_far = next(t for t in fig.data if t.name == "output so far")
+    assert so_far.marker.symbol == "arrow" and so_far.marker.angleref == "previous"  # the tour's direction
     heat = figures.attention_heatmap(att, seq, step=2)
-    assert heat.data[0].z.shape == (6, 6)
+    assert heat.data[0].z.shape == (6, 6) and list(heat.data[0].y) == [1, 2, 3, 4, 5, 6]  # steps from 1
+    assert heat.layout.shapes[0].y0 == 3  # the marked row is step 3 of the slider (0-based 2)
 
 
 def test_hull_step_title_reports_eos_mass():

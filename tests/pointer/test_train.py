@@ -204,3 +204,11 @@ def test_the_training_script_saves_when_asked_to_stop(tmp_path):
         proc.kill()
     card = json.loads(out.with_suffix(".json").read_text())
     assert 50 <= card["training"]["steps_done"]["supervised"] < 1_000_000
+
+
+def test_live_progress_reports_training_quantities_only():
+    """The page charts every reported quantity on its own axis: the sampled n is not one of them."""
+    seen: list[dict] = []
+    run_train(_tiny(task="tsp", model="am", hidden=16, steps=2, pomo_steps=2, pomo_batch=2, n_min=5, n_max=6),
+              on_progress=lambda step, total, metrics: seen.append(dict(metrics)) and False)
+    assert [set(m) for m in seen] == [{"loss"}, {"loss"}, {"loss", "pomo_tour_length"}, {"loss", "pomo_tour_length"}]
