@@ -240,3 +240,22 @@ def test_meaningless_settings_are_refused_or_warned():
         run_verb(ConnectomeConfig(worm=worm, window=4, step=2000, rank=12))
     res = run_verb(ConnectomeConfig(worm=worm, window=10, step=40, rank=2, n_iter_max=5))
     assert any("never looked at" in w for w in res.warnings) and any("Only 5 windows" in w for w in res.warnings)
+
+
+def test_masked_fit_on_the_pytorch_backend(monkeypatch):
+    """The GPU path's masked refill (torch indexing), run on CPU tensors."""
+    torch = pytest.importorskip("torch")
+    import lab.connectome.ntf as ntf
+
+    monkeypatch.setattr(ntf, "_to_backend", lambda t, device: ("pytorch", torch.as_tensor(t, dtype=torch.float32)))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead (and contend on a shared machine)
+    rng = np.random.default_rng(1)
+    x = np.einsum("pr,wr,ar->pwa", rng.random((45, 3)), rng.random((16, 3)), rng.random((4, 3)))
+    mask = rng.random(x.shape) >= 0.3
+    try:
+        fit = ntf.fit_ntf(x, 3, n_iter_max=100, tol=1e-10, mask=mask)
+    finally:
+        torch.set_num_threads(threads)
+    assert fit.backend == "pytorch" and fit.error < 1e-2
+    assert np.linalg.norm((fit.reconstruct() - x)[~mask]) / np.linalg.norm(x[~mask]) < 1e-2
