@@ -46,9 +46,21 @@ def controls():
     polish = ui.url_checkbox("Polish (2-opt + Or-opt)", "polish", d("polish"), where=c[2],
                              help="TSP: improve the tour by local search; the method's own tour and gap stay "
                                   "shown, the polished length beside them") if task == "tsp" else False
+    width = {}  # how wide a search is, shown and adjustable where the decoding has one
+    if decode == "beam" and option.model:
+        width["beam_width"] = int(ui.url_number("Beam width", "beam", d("beam_width"), min_value=1, max_value=64,
+                                                where=c[4], help="candidates kept per step; the best is shown"))
+    if decode == "sample" and option.model:
+        width["num_samples"] = int(ui.url_number("Samples", "samples", d("num_samples"), min_value=1, max_value=512,
+                                                 where=c[4], help="tours sampled (seeded by the sidebar seed)"))
     config = SolveConfig(task=task, **option.fields(), decode=decode if option.model else d("decode"), hull_rule=rule,
                          reference=True, trace=True, n=int(n), seed=ui.current_seed(), device=ui.current_device(),
-                         polish=polish)
+                         polish=polish, **width)
+    trained = zoo.trained_range(option.checkpoint) if option.kind in ("model", "trained") else None
+    if trained and source == "random" and not trained[0] <= config.n <= trained[1]:
+        st.warning(f"{option.label.split(' (')[0]} was trained on n = {trained[0]}" +
+                   (f"-{trained[1]}" if trained[1] != trained[0] else "") + f"; n = {config.n} is outside: this "
+                   "shows how it generalises, not what it learned.", icon=":material/warning:")
     return config, option, options, source
 
 
@@ -147,8 +159,7 @@ def batch_tab(config: SolveConfig, instances: list, data_key: str) -> None:
         return
     batch = config if len(instances) > 1 else config.replace(num=int(size), seed=config.seed + 1)
     res = ui.lab_result(LAB, "solve", batch, data=instances if len(instances) > 1 else None, data_key=data_key)
-    st.caption("  ·  ".join(f"{k.replace('_', ' ')}: {v:.4g}" for k, v in res.aggregates().items()
-                            if isinstance(v, float)))
+    st.caption(res.summary())
     if config.task == "tsp":
         st.plotly_chart(figures.gap_histogram([x.gap for x in res.instances]), key="pointer:hist")
     event = st.dataframe(res.rows(), on_select="rerun", selection_mode="single-row", key="pointer:table",

@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(step: int, total: int, m) -> bool:
         if step % 50 == 0 or step == total:
-            print(f"{time.strftime('%H:%M:%S')} step {step}/{total} loss {m['loss']:.4f} n {int(m['n'])}", flush=True)
+            extra = f" tour {m['pomo_tour_length']:.4f}" if "pomo_tour_length" in m else ""
+            print(f"{time.strftime('%H:%M:%S')} step {step}/{total} loss {m['loss']:.4f}{extra}", flush=True)
         return stop["asked"]
 
     result = run_train(config, on_progress=progress)

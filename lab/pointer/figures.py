@@ -244,21 +244,31 @@ def gap_histogram(gaps: Sequence[float], title: str = "gap to reference") -> go.
 
 def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Mapping[str, tuple[int, int]] | None = None,
                           title: str = "") -> go.Figure:
-    """Metric vs n, one line per ``row["label"]``; the training range of each model shaded.
+    """Metric vs n in percent, one line per ``row["label"]``; each model's training sizes a band of its colour.
 
-    ``rows`` are dicts with keys ``label``, ``n`` and ``metric``.
+    ``rows`` are dicts with keys ``label``, ``n`` and ``metric`` (a fraction: a gap, an accuracy, a coverage).
+    A model trained on one size (TSP20) gets a band one unit wide around it, so that no label is left
+    without its band.
     """
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     fig = go.Figure()
-    labels = list(dict.fromkeys(str(r["label"]) for r in rows))
+    labels = list(dict.fromkeys([*(str(r["label"]) for r in rows), *(train_range or {})]))
+    colour = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
     for label in labels:
-        pts = sorted((int(r["n"]), float(r[metric])) for r in rows if str(r["label"]) == label and r.get(metric) is not None)
+        pts = sorted((int(r["n"]), 100 * float(r[metric])) for r in rows
+                     if str(r["label"]) == label and r.get(metric) is not None)
         if pts:
-            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label))
-    for label, (lo, hi) in (train_range or {}).items():
-        fig.add_vrect(x0=lo, x1=hi, fillcolor="rgba(44,160,44,0.08)", line_width=0,
-                      annotation_text=f"{label} trained", annotation_position="top left")
-    fig.update_layout(title=title, xaxis_title="n (points)", yaxis_title=metric, height=380,
-                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label,
+                                     line={"color": colour[label]}))
+    for i, (label, (lo, hi)) in enumerate((train_range or {}).items()):
+        c = colour[label].lstrip("#")
+        rgba = f"rgba({int(c[0:2], 16)},{int(c[2:4], 16)},{int(c[4:6], 16)},0.12)"
+        fig.add_vrect(x0=lo - 0.5, x1=hi + 0.5, fillcolor=rgba, line_width=0)
+        fig.add_annotation(x=hi + 0.5, y=1 - 0.07 * i, yref="paper", xanchor="left", showarrow=False,
+                           text=f"{label}: trained on n = {lo}" + (f"-{hi}" if hi != lo else ""),
+                           font={"size": 10, "color": colour[label]})
+    fig.update_layout(title=title, xaxis_title="n (points)", yaxis_title=f"{metric.replace('_', ' ')} (%)", height=380,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.2})
     return fig
 
 

@@ -184,3 +184,12 @@ def test_play_moves_the_one_step_control_and_everything_follows():
     assert second == first % 6 + 1
     assert any(f"step {second}/6" in m.value for m in at.markdown)  # the caption follows the slider
     assert at.query_params["step"] == str(second)  # and so does the link
+
+
+def test_a_model_outside_its_training_sizes_is_said_and_search_widths_are_controls():
+    assert any("outside" in w.value for w in _page(task="delaunay", n="30").warning)
+    assert not _page(task="delaunay", n="8").warning
+    at = _page(decode="beam", beam="3")
+    assert at.number_input(key="url:pointer:beam").value == 3
+    at = _page(decode="sample", samples="4")
+    assert at.number_input(key="url:pointer:samples").value == 4 and not at.exception

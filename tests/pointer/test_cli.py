@@ -283,3 +283,12 @@ def test_polish_reports_the_models_tour_and_the_polished_one_apart(capsys, tmp_p
     assert list(np.asarray(saved).tolist()) == doc["instances"][0]["polished_tour"]
     assert main(["pointer", "solve", "--task", "hull", "--n", "8", "--polish"]) == 2
     assert "nothing to polish" in capsys.readouterr().err
+
+
+def test_a_gap_to_the_reference_is_never_negative(capsys):
+    """The reference is exact on rounded distances; on the real ones a method may not beat it by a hair."""
+    code = main(["pointer", "solve", "--n", "18", "--num", "40", "--seed", "11", "--solver", "two_opt", "--reference",
+                 "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0 and all(inst["gap"] >= 0 for inst in doc["instances"])
+    assert all(inst["length"] >= inst["reference_length"] for inst in doc["instances"])

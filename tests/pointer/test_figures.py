@@ -50,8 +50,12 @@ def test_hull_step_title_reports_eos_mass():
 def test_summary_figures():
     assert figures.gap_histogram([0.01, 0.02, None]).data[0].x.tolist() == [1.0, 2.0]
     rows = [{"label": "m", "n": 10, "gap": 0.02}, {"label": "m", "n": 5, "gap": 0.01}]
-    gen = figures.generalisation_figure(rows, "gap", {"m": (5, 10)})
-    assert list(gen.data[0].x) == [5, 10]
+    gen = figures.generalisation_figure(rows, "gap", {"m": (5, 10), "tsp20": (20, 20)})
+    assert list(gen.data[0].x) == [5, 10] and list(gen.data[0].y) == [1.0, 2.0]  # percent, as on the rest of the page
+    assert gen.layout.yaxis.title.text == "gap (%)"
+    bands = [(sh.x0, sh.x1) for sh in gen.layout.shapes]
+    assert bands == [(4.5, 10.5), (19.5, 20.5)]  # a one-size model still gets a band under its label
+    assert len(gen.layout.annotations) == 2
     assert len(figures.curves_figure({"loss": [3, 2, 1], "gap": [0.5, 0.4]}).data) == 2
 
 
