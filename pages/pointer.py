@@ -22,7 +22,7 @@ from lab.pointer.train import TrainConfig
 LAB = "pointer"
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data" / "pointer"
 TRAINED = "pointer:trained"  # session_state: ids of the runs trained here (their checkpoints are Methods)
-SOURCES = {"random": "random (seeded)", "sample": "sample file", "upload": "upload"}
+SOURCES = {"random": "random", "sample": "sample file", "upload": "upload"}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -33,7 +33,8 @@ def read_instances(data: bytes, name: str, task: str):
 def controls():
     c, d = st.columns([1.2, 1, 0.8, 2.4, 1]), SolveConfig.default
     task = ui.url_selectbox("Task", list(TASKS), "task", d("task"), where=c[0], format_func=TASK_LABELS.get)
-    source = ui.url_selectbox("Instance", list(SOURCES), "src", "random", where=c[1], format_func=SOURCES.get)
+    source = ui.url_selectbox("Instance", list(SOURCES), "src", "random", where=c[1], format_func=SOURCES.get,
+                              help="random: uniform points, seeded by the sidebar seed")
     n = ui.url_number("n points", "n", d("n"), min_value=3, max_value=300, step=1, where=c[2])
     options = method_options(task, trained_options(task, st.session_state.get(TRAINED, [])))
     by_key = {o.key: o for o in options}
@@ -83,9 +84,20 @@ def file_instances(task: str, source: str) -> tuple[list, str]:
         return [], ""
 
 
-def solution_tab(res, option) -> None:
-    r, task = res.instances[0], res.config.task
-    fig = figures.comparison_figure(r.points, task, r.output, r.reference, (option.label, "reference"))
+def solution_tab(res, option, data, data_key: str) -> None:
+    r, config = res.instances[0], res.config
+    task = config.task
+    others = [m for m in METHODS if m != config.decode and (task != "delaunay" or m != "pomo")]
+    other = ui.url_selectbox("Side by side with", ["reference", *others], "vs", "reference", disabled=not option.model,
+                             help="the reference, or the same model with another decoding (a teacher's greedy "
+                                  "vs POMO); red dashes: edges the right-hand side does not have")
+    if other == "reference" or not option.model:
+        fig = figures.comparison_figure(r.points, task, r.output, r.reference, (option.label, "reference"))
+    else:
+        b = ui.lab_result(LAB, "solve", config.replace(decode=other), data=data, data_key=data_key).instances[0]
+        fig = figures.comparison_figure(r.points, task, r.output, b.output, tuple(
+            f"{d}: {x.headline(task)[0][1]}" + (f" ({x.headline(task)[2][1]})" if task == "tsp" else "")
+            for d, x in ((config.decode, r), (other, b))), right=f"the {other} output")
     ui.chart(fig, "pointer:compare", f"{r.name}_{task}")
     cols = st.columns(4)
     for col, (label, (text, file_name)) in zip(cols, r.downloads(task).items(), strict=False):
@@ -215,8 +227,8 @@ def page() -> None:
                 icon=":material/info:")
     data_key = f"{digest}|{zoo.stamp(config.checkpoint)}"  # a re-saved checkpoint gets new results
     try:
-        res = ui.lab_result(LAB, "solve", config, data=[instances[which]] if instances else None,
-                            data_key=f"{data_key}|{which}")
+        one = [instances[which]] if instances else None
+        res = ui.lab_result(LAB, "solve", config, data=one, data_key=f"{data_key}|{which}")
     except LabInputError as err:
         ui.show_error(err)
         return
@@ -227,7 +239,7 @@ def page() -> None:
     # always draws, so a model that finishes while another tab is open still becomes a Method.
     tabs = ui.url_tabs(["Solution", "Step through the pointer", "Generalisation", "Batch", "Sweep", "Train"])
     sweep_fields = {"decode": "greedy,pomo" if config.task != "delaunay" else "greedy,beam", "n": "10,20,50", "num": "16"}
-    for tab, draw in zip(tabs, (lambda: solution_tab(res, option), lambda: step_tab(res.instances[0], config.task),
+    for tab, draw in zip(tabs, (lambda: solution_tab(res, option, one, f"{data_key}|{which}"), lambda: step_tab(res.instances[0], config.task),
                                 lambda: generalisation_tab(config, option, options),
                                 lambda: batch_tab(config, instances, data_key),
                                 lambda: ui.sweep_panel(LAB, "solve", config.replace(trace=False), sweep_fields,

@@ -97,21 +97,23 @@ def _edge_trace(points: np.ndarray, edges: set[tuple[int, int]], name: str, colo
 
 
 def comparison_figure(points: np.ndarray, task: str, output: np.ndarray | Sequence[int],
-                      reference: np.ndarray | Sequence[int] | None, titles: tuple[str, str]) -> go.Figure:
+                      reference: np.ndarray | Sequence[int] | None, titles: tuple[str, str],
+                      right: str = "the reference") -> go.Figure:
     """Side by side: the method's output (left) and the reference (right) on the same instance.
 
-    Edges of the output that the reference does not have are drawn red and dashed, so mistakes stand out.
+    Edges of the output that the right-hand output does not have are drawn red and dashed, so mistakes
+    (or, for two decodings, their differences) stand out. ``right`` names the right-hand output in the legend.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.04)
     out_edges = _edges(task, output)
     ref_edges = _edges(task, reference) if reference is not None else set()
     if reference is not None:
-        fig.add_trace(_edge_trace(points, out_edges & ref_edges, "shared with the reference", MODEL_COLOUR), row=1, col=1)
+        fig.add_trace(_edge_trace(points, out_edges & ref_edges, f"shared with {right}", MODEL_COLOUR), row=1, col=1)
         wrong = out_edges - ref_edges
         if wrong:
-            fig.add_trace(_edge_trace(points, wrong, f"not in the reference ({len(wrong)})", CHOSEN_COLOUR, "dash"),
+            fig.add_trace(_edge_trace(points, wrong, f"not in {right} ({len(wrong)})", CHOSEN_COLOUR, "dash"),
                           row=1, col=1)
-        fig.add_trace(_edge_trace(points, ref_edges, "reference", REFERENCE_COLOUR), row=1, col=2)
+        fig.add_trace(_edge_trace(points, ref_edges, right.removeprefix("the "), REFERENCE_COLOUR), row=1, col=2)
     else:
         fig.add_trace(_edge_trace(points, out_edges, titles[0], MODEL_COLOUR), row=1, col=1)
     for col in (1, 2):

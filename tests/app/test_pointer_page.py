@@ -193,3 +193,15 @@ def test_a_model_outside_its_training_sizes_is_said_and_search_widths_are_contro
     assert at.number_input(key="url:pointer:beam").value == 3
     at = _page(decode="sample", samples="4")
     assert at.number_input(key="url:pointer:samples").value == 4 and not at.exception
+
+
+def test_two_decodings_side_by_side():
+    import json
+
+    at = _page(n="20", vs="pomo")  # the shipped attention model: greedy on the left, POMO x 8 on the right
+    assert not at.exception and at.selectbox(key="url:pointer:vs").value == "pomo"
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    titles = [a["text"] for a in spec["layout"]["annotations"]][:2]
+    assert titles[0].startswith("greedy: ") and titles[1].startswith("pomo: ")
+    names = {t.get("name") for t in spec["data"]}
+    assert "pomo output" in names and not any("reference" in str(n) for n in names)
