@@ -1,5 +1,117 @@
-"""The routing lab's page (not built yet: it says so plainly)."""
+"""Routing & early exits: widgets -> ExitsConfig -> ``ui.lab_result`` (the shipped model at once, or a finished
+training job on the same config and data) -> an operating point from the threshold slider -> every figure."""
+
+from __future__ import annotations
+
+import streamlit as st
 
 from app import ui
+from lab.core.errors import LabInputError
+from lab.core.verbs import content_hash
+from lab.routing import figures
+from lab.routing.data import load_dataset
+from lab.routing.exits import ExitsConfig, ExitsResult
+from lab.routing.policies import POLICIES, make_policy
 
-ui.not_built("routing")
+LAB = "routing"
+
+
+def choose_config() -> tuple[ExitsConfig, bytes | None, str] | None:
+    """(config, uploaded CSV bytes or None, their content hash); None while an upload is awaited."""
+    d = ExitsConfig.default
+    c = st.columns([2, 2, 3])
+    source = ui.url_radio("Data", ["digits", "upload"], "data", "digits", where=c[0], horizontal=True,
+                          format_func={"digits": "digits (8x8, bundled)", "upload": "your CSV"}.get)
+    model = ui.url_radio("Model", ["shipped", "train"], "model", "shipped", where=c[1], horizontal=True,
+                         format_func={"shipped": "shipped checkpoint", "train": "train here"}.get)
+    steps = int(ui.url_number("Training steps", "steps", d("steps"), min_value=10, max_value=20000, step=100,
+                              where=c[2], help="used when a model is trained here (a background job)"))
+    fields = {"checkpoint": model, "steps": steps, "seed": ui.current_seed(), "device": ui.current_device()}
+    if source == "digits":
+        return ExitsConfig(dataset="digits", **fields), None, ""
+    upload = st.file_uploader("CSV: numeric feature columns and a label column (label, target, class or y)",
+                              type=["csv"])
+    if upload is None:
+        st.info("Choose a CSV file, or switch back to the digits.", icon=":material/upload:")
+        return None
+    raw = upload.getvalue()
+    ds = load_dataset(upload.name, raw)  # read now: a bad file is one sentence before any training
+    st.caption(f"{upload.name}: {len(ds.y_train) + len(ds.y_test)} rows, {ds.input_shape[0]} features, "
+               f"{ds.n_classes} classes ({len(ds.y_test)} held out for the curves).")
+    return ExitsConfig(dataset=upload.name, **{**fields, "checkpoint": "train"}), raw, content_hash(raw)
+
+
+def choose_threshold(result: ExitsResult) -> tuple[str, float]:
+    c = st.columns([1, 3])
+    policy = ui.url_selectbox("Exit policy", list(POLICIES), "policy", "max_prob", where=c[0],
+                              format_func=lambda n: POLICIES[n].label)
+    pol = make_policy(policy)
+    if policy == "patience":
+        t = ui.url_slider("Patience t (agreeing exits)", "patience", 2, 1, result.n_exits, where=c[1])
+    elif policy == "oracle":
+        c[1].caption("The oracle reads the labels: one operating point, the upper bound.")
+        t = 0.0
+    else:
+        t = ui.url_slider(f"Threshold t ({pol.threshold_label})", "t", 0.9, 0.0, 1.0, step=0.005, where=c[1])
+    return policy, float(t)
+
+
+def early_exits(result: ExitsResult) -> None:
+    policy, t = choose_threshold(result)
+    op = result.operating_point(policy, t)
+    m = st.columns(5)
+    m[0].metric("Accuracy at t", f"{100 * op.accuracy:.2f} %",
+                f"{100 * (op.accuracy - result.last_exit_accuracy):+.2f} pt vs last exit")
+    m[1].metric("Speed-up (MACs)", f"{op.speedup:.2f}x")
+    m[2].metric("ECE at t", f"{op.ece:.4f}")
+    m[3].metric("Last exit accuracy", f"{100 * result.last_exit_accuracy:.2f} %")
+    m[4].metric(f"Best speed-up at <= 1 pt ({policy})", f"{result.policies[policy].speedup_at_1pt:.2f}x"
+                if policy in result.policies else "-")
+    st.markdown(f"**Operating point** t = {t:g}: accuracy {100 * op.accuracy:.2f} %, "
+                f"{op.mean_macs:,.0f} MACs per input on average ({op.speedup:.2f}x fewer than the static network's "
+                f"{result.costs.baseline:,}); exits taken: {op.histogram(result.n_exits)}.")
+    st.caption(f"Model: {result.source}. Dataset {result.dataset.name}: {len(result.outputs.labels)} held-out inputs.")
+    ui.chart(figures.pareto_figure(result, op), "routing:pareto", "routing_pareto")
+    cols = st.columns(2)
+    ui.chart(figures.exit_histogram(result, op), "routing:hist", "routing_exit_histogram", where=cols[0])
+    ui.chart(figures.reliability_figure(result, op), "routing:reliability", "routing_reliability", where=cols[1])
+    ui.chart(figures.gallery_figure(result, op), "routing:gallery", "routing_gallery")
+    ui.chart(figures.exit_accuracy_figure(result), "routing:exits", "routing_exit_accuracy")
+    d = st.columns(3)
+    d[0].download_button("curves.csv", result.curves_csv(), file_name="routing_curves.csv", mime="text/csv",
+                         icon=":material/download:", on_click="ignore")
+    ui.figure_html_download(figures.pareto_figure(result, op), "Pareto figure (HTML)", "routing_pareto.html", where=d[1])
+
+
+def page() -> None:
+    ui.lab_header(LAB)
+    tabs = ui.url_tabs(["Early exits", "Token routing"])
+    if tabs[0].open:
+        with tabs[0]:
+            try:
+                chosen = choose_config()
+                if chosen is None:
+                    return
+                config, data, data_key = chosen
+                trains = config.checkpoint == "train"
+                with st.expander("Train here (background job: live loss, stop, saved to Runs)",
+                                 icon=":material/play_circle:", expanded=trains):
+                    job = ui.job_panel(LAB, "exits", config, data=data, data_key=data_key,
+                                       name=f"early exits on {config.dataset}", start_label="Train and evaluate",
+                                       curve_keys=["loss", "exit_loss"], panel="exits")
+                result = ui.lab_result(LAB, "exits", config, data=data, data_key=data_key, job=job, compute=not trains)
+            except LabInputError as err:
+                ui.show_error(err)
+                return
+            if result is None:
+                st.info("Press **Train and evaluate** above: the figures appear when training ends.",
+                        icon=":material/hourglass:")
+                return
+            early_exits(result)
+    if tabs[1].open:
+        with tabs[1]:
+            st.info("Token routing (mixture of experts, small/big/skip routes) is not built yet; nothing here is "
+                    "simulated in the meantime.", icon=":material/construction:")
+
+
+page()

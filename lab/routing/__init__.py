@@ -1,13 +1,29 @@
-"""Routing & early exits: which inputs and tokens get how much compute (not built yet: no verbs)."""
+"""Routing & early exits: which inputs and tokens get how much compute, and what it buys.
 
-from lab.core.labs import LabSpec
+Early exits: ``data`` (digits, MNIST-1D, CSV) -> ``model`` (a backbone with an exit and a gate per
+block) trained by ``train`` (BranchyNet joint loss, gates learned alongside) -> ``policies`` (one file
+each, a registry) -> ``exits`` (curves, speed-up, calibration; ``macs`` counts the layers,
+``throughput`` measures) -> ``figures``.
+"""
+
+from lab.core.labs import LabSpec, Verb
 
 LAB = LabSpec(
     key="routing",
     title="Routing & early exits",
     question="Which inputs and tokens get how much compute, and what does that buy?",
-    papers=("Teerapittayanon et al. 2016, BranchyNet", "JEI-DNN", "Dynamic Confidence", "Duo-LLM small/big/skip routes"),
+    papers=("Teerapittayanon et al. 2016, BranchyNet", "Regol et al. 2023, JEI-DNN", "Dynamic Confidence",
+            "Duo-LLM small/big/skip routes"),
     icon=":material/alt_route:",
     page="pages/routing.py",
     order=20,
+    cli="lab.routing.cli",
+    verbs=(
+        Verb("exits", "lab.routing.exits:ExitsConfig", "lab.routing.exits:run_exits",
+             help="early exits: accuracy vs compute per exit policy, exit depths, calibration, speed-up",
+             example={"dataset": "digits", "checkpoint": "train", "steps": 8, "width": 4}),
+        Verb("train", "lab.routing.train:TrainConfig", "lab.routing.train:run_train",
+             help="train an early-exit network (joint exit loss, gates learned alongside); saves a checkpoint",
+             example={"dataset": "digits", "steps": 8, "width": 4}),
+    ),
 )

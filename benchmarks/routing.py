@@ -1,0 +1,89 @@
+"""Routing lab benchmark: early exits on digits with the shipped model (issue 10's measured targets).
+
+    .venv/bin/python benchmarks/routing.py            # shipped model + a global-pool variant (about 2 min)
+    .venv/bin/python benchmarks/routing.py --quick    # shipped model only
+
+Writes ``benchmarks/results/routing.json``. Targets: speed-up at <= 1 point of accuracy loss vs the
+last exit of >= 3x in mean MACs and >= 2x in measured CPU throughput (BranchyNet reports 5.4x on MNIST
+with LeNet); ECE of the learned gate vs thresholding at those operating points.
+
+Measured throughput: the static network (every block, last classifier) and a real early-exit pass
+(inputs leave the batch as they exit, :mod:`lab.routing.throughput`) over the held-out split in
+batches of 256, best of 5 passes, one CPU thread.
+
+``--quick`` skips the variant with global-average-pool exits (``pool=1``): early exits blind to
+position, which makes the trade-off harder; it is trained here with the shipped model's recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from lab.core.files import atomic_write_json  # noqa: E402
+from lab.core.inputs import read_json  # noqa: E402
+from lab.routing.exits import SHIPPED, ExitsConfig, run_exits  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "routing.json"
+
+
+def case(config: ExitsConfig) -> dict:
+    start = time.perf_counter()
+    result = run_exits(config)
+    doc = {"model": result.source, "exit_accuracy": result.exit_accuracy, "exit_ece": result.exit_ece(),
+           "last_exit_accuracy": result.last_exit_accuracy, "macs": result.costs.to_json(),
+           "static_samples_per_s": result.static_per_s, "policies": {}}
+    for name, p in result.policies.items():
+        doc["policies"][name] = {"speedup_at_1pt_macs": p.speedup_at_1pt, "threshold_at_1pt": p.threshold_at_1pt,
+                                 "ece_at_1pt": p.ece, **p.throughput}
+        if p.threshold_at_1pt is not None:
+            op = result.operating_point(name, p.threshold_at_1pt)
+            doc["policies"][name]["accuracy_at_1pt"] = op.accuracy
+            doc["policies"][name]["exit_histogram"] = op.histogram(result.n_exits)
+    doc["seconds"] = time.perf_counter() - start
+    return doc
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    card = read_json(SHIPPED["digits"].with_suffix(".json"))
+    results = {"machine": {"platform": platform.platform(terse=True), "torch": torch.__version__, "threads": 1},
+               "command": "python benchmarks/routing.py" + (" --quick" if args.quick else ""),
+               "shipped": case(ExitsConfig(checkpoint=str(SHIPPED["digits"]), measure=True))}
+    results["shipped"]["card_command"] = card.get("command")
+    if not args.quick:
+        tc = card["train_config"]
+        results["global_pool_variant"] = case(ExitsConfig(
+            checkpoint="train", pool=1, steps=tc["steps"], width=tc["width"], blocks=tc["blocks"], lr=tc["lr"],
+            batch_size=tc["batch_size"], gate_cost=tc["gate_cost"], seed=tc["seed"], measure=True))
+    shipped = results["shipped"]["policies"]
+    thresholded = {k: v for k, v in shipped.items() if k in ("max_prob", "entropy", "patience")}
+    best = max(thresholded.items(), key=lambda kv: kv[1]["speedup_at_1pt_macs"])
+    results["targets"] = {
+        "best_thresholded_policy": best[0],
+        "speedup_macs_at_1pt": best[1]["speedup_at_1pt_macs"], "speedup_macs_target": 3.0,
+        "speedup_measured_at_1pt": best[1].get("measured_speedup_per_s"), "speedup_measured_target": 2.0,
+        "ece_gate_at_1pt": shipped["gate"]["ece_at_1pt"],
+        "ece_thresholding_at_1pt": {k: v["ece_at_1pt"] for k, v in thresholded.items()},
+    }
+    atomic_write_json(OUT, results)
+    t = results["targets"]
+    print(f"{t['best_thresholded_policy']}: {t['speedup_macs_at_1pt']:.2f}x MACs, "
+          f"{t['speedup_measured_at_1pt']:.2f}x measured at <= 1 pt; ECE gate {t['ece_gate_at_1pt']:.4f} vs "
+          f"thresholding {t['ece_thresholding_at_1pt']}; wrote {OUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
