@@ -96,6 +96,27 @@ def _edge_trace(points: np.ndarray, edges: set[tuple[int, int]], name: str, colo
                       hoverinfo="skip")
 
 
+def _triangle_fills(points: np.ndarray, output, reference) -> list[go.Scatter]:
+    """Filled triangles of ``output``: those in ``reference`` light blue, the others light red."""
+    pts = np.asarray(points, dtype=float)
+    out = np.asarray(output, dtype=int).reshape(-1, 3) if np.asarray(output).size else np.zeros((0, 3), int)
+    ref = {tuple(sorted(t)) for t in np.asarray(reference, dtype=int).reshape(-1, 3).tolist()} \
+        if reference is not None and np.asarray(reference).size else set()
+    traces = []
+    for good, colour, name in ((True, "rgba(31,119,180,0.15)", "triangle in the reference"),
+                               (False, "rgba(214,39,40,0.30)", "triangle not in the reference")):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for t in out.tolist():
+            if (tuple(sorted(t)) in ref) == good:
+                xs += [*pts[[*t, t[0]], 0].tolist(), None]
+                ys += [*pts[[*t, t[0]], 1].tolist(), None]
+        if xs:
+            traces.append(go.Scatter(x=xs, y=ys, mode="none", fill="toself", fillcolor=colour, name=name,
+                                     hoverinfo="skip"))
+    return traces
+
+
 def comparison_figure(points: np.ndarray, task: str, output: np.ndarray | Sequence[int],
                       reference: np.ndarray | Sequence[int] | None, titles: tuple[str, str],
                       right: str = "the reference") -> go.Figure:
@@ -105,6 +126,9 @@ def comparison_figure(points: np.ndarray, task: str, output: np.ndarray | Sequen
     (or, for two decodings, their differences) stand out. ``right`` names the right-hand output in the legend.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.04)
+    if task == "delaunay":  # triangles filled: the right-hand side's in blue, the others red
+        for trace in _triangle_fills(points, output, reference):
+            fig.add_trace(trace, row=1, col=1)
     out_edges = _edges(task, output)
     ref_edges = _edges(task, reference) if reference is not None else set()
     if reference is not None:

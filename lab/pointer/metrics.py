@@ -94,6 +94,41 @@ def delaunay_scores(points: np.ndarray, predicted: np.ndarray | list[int],
     return {"accuracy": float(pred_set == true_set), "triangle_coverage": hit / max(1, len(true_set))}
 
 
+def crossing_edges(points: np.ndarray, triangles: np.ndarray) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Pairs of triangle edges that cross (properly intersect; edges sharing a point never count).
+
+    points (n, 2), triangles (T, 3). A triangulation has none.
+    """
+    pts = np.asarray(points, dtype=float)
+    tri = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+    edges = sorted({tuple(sorted((int(t[i]), int(t[(i + 1) % 3])))) for t in tri for i in range(3)})
+    if len(edges) < 2:
+        return []
+    e = np.asarray(edges)  # (E, 2)
+    a, b = pts[e[:, 0]], pts[e[:, 1]]  # (E, 2) each
+
+    def orient(p, q, r):  # sign of the turn p -> q -> r, for every pair (E, E)
+        return np.sign((q[..., 0] - p[..., 0]) * (r[..., 1] - p[..., 1]) - (q[..., 1] - p[..., 1]) * (r[..., 0] - p[..., 0]))
+
+    A, B = a[:, None, :], b[:, None, :]  # edge i
+    C, D = a[None, :, :], b[None, :, :]  # edge j
+    proper = (orient(A, B, C) * orient(A, B, D) < 0) & (orient(C, D, A) * orient(C, D, B) < 0)  # (E, E)
+    shares = (e[:, None, 0] == e[None, :, 0]) | (e[:, None, 0] == e[None, :, 1]) | \
+             (e[:, None, 1] == e[None, :, 0]) | (e[:, None, 1] == e[None, :, 1])
+    i, j = np.nonzero(np.triu(proper & ~shares, k=1))
+    return [(edges[x], edges[y]) for x, y in zip(i.tolist(), j.tolist(), strict=True)]
+
+
+def delaunay_valid(points: np.ndarray, triangles: np.ndarray, n: int) -> bool:
+    """Distinct, non-degenerate triangles of points ``0..n-1`` whose edges never cross one another."""
+    tri = np.asarray(triangles, dtype=np.int64).reshape(-1, 3)
+    if not tri.size or tri.min() < 0 or tri.max() >= n:
+        return False
+    if any(len(set(t)) < 3 for t in tri.tolist()) or len({tuple(sorted(t)) for t in tri.tolist()}) < len(tri):
+        return False
+    return not crossing_edges(points, tri)
+
+
 def gap(length: float, reference: float | None) -> float | None:
     """``length / reference - 1`` as a fraction, or None without a (positive) reference."""
     if reference is None or reference <= 0:

@@ -185,7 +185,7 @@ class InstanceResult:
             rows = [("Exact match", "yes" if self.scores.get("accuracy") else "no", "the exact label, as a set"),
                     (cov.replace("_", " ").capitalize(), f"{100 * self.scores[cov]:.1f} %", "of the exact label's"),
                     ("Output size", f"{len(self.output)} vs {len(self.reference)}", "predicted vs exact")]
-        return rows + [("Valid", "yes" if self.valid else "no", "a permutation / simple polygon / distinct triangles"),
+        return rows + [("Valid", "yes" if self.valid else "no", "TSP: a permutation; hull: a simple polygon; Delaunay: distinct triangles whose edges never cross"),
                        ("Time", f"{1000 * self.seconds:.0f} ms", f"reference: {1000 * self.reference_seconds:.0f} ms")]
 
 
@@ -351,8 +351,7 @@ def _score(result: InstanceResult, task: str, inst: Instance) -> None:
         result.valid = bool(result.scores["valid"])
     else:
         result.scores = metrics.delaunay_scores(inst.points, result.output, result.reference)
-        out = np.asarray(result.output)
-        result.valid = bool(out.size and out.min() >= 0 and out.max() < inst.n)
+        result.valid = metrics.delaunay_valid(inst.points, result.output, inst.n)
 
 
 def _polish(result: InstanceResult, inst: Instance) -> None:

@@ -134,3 +134,18 @@ def test_or_opt_moves_a_city_back_where_it_belongs():
     tour = np.array([0, 1, 2, 7, 3, 4, 5, 6, 8, 9])  # city 7 taken out of place: one Or-opt move fixes it
     fixed = improve_or_opt(d, tour)
     assert closed_length(d, fixed) == pytest.approx(closed_length(d, np.arange(10)))
+
+
+def test_delaunay_validity_means_distinct_triangles_whose_edges_never_cross():
+    from lab.pointer.tasks import delaunay_label
+
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    good = np.array([[0, 1, 2], [0, 2, 3]])
+    assert metrics.delaunay_valid(square, good, 4) and not metrics.crossing_edges(square, good)
+    crossing = np.array([[0, 1, 2], [1, 2, 3], [0, 1, 3]])  # diagonal 1-3 crosses diagonal 0-2
+    assert metrics.crossing_edges(square, crossing) == [((0, 2), (1, 3))]
+    assert not metrics.delaunay_valid(square, crossing, 4)
+    assert not metrics.delaunay_valid(square, np.array([[0, 1, 2], [2, 1, 0]]), 4)  # the same triangle twice
+    assert not metrics.delaunay_valid(square, np.array([[0, 1, 1]]), 4)  # degenerate
+    pts = np.random.default_rng(0).random((30, 2))
+    assert metrics.delaunay_valid(pts, delaunay_label(pts), 30)  # the exact label always is
