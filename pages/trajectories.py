@@ -120,7 +120,11 @@ def springs_tab() -> None:
     st.caption("NRI on dynamic springs: the shipped encoder infers a spring (or none) per pair and window of "
                "20 steps, without labels; accuracy is against the simulator's graph, up to swapping the two types.")
     config = EdgesConfig(train_steps=0, test_scenes=1, frames=200, seed=ui.current_seed())
-    res = ui.lab_result(LAB, "edges", config)
+    try:
+        res = ui.lab_result(LAB, "edges", config)
+    except LabInputError as err:
+        ui.show_error(err)
+        return
     st.metric("Edge accuracy (held-out scene)", f"{res.accuracy:.1%}")
     ui.chart(figures.springs_edges_figure(res.example, res.example_types, res.permutation), "traj:springs",
              "trajectories_springs_edges")

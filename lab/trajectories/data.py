@@ -2,15 +2,17 @@
 
 Formats read (every file goes through :mod:`lab.core.inputs`: size limit, UTF-8, one sentence on error):
 
-- ETH/UCY text: ``frame ped_id x y`` per line, whitespace or tab separated, metres. The frame step is
-  inferred (10 in the common copies of eth/hotel/univ/zara, 0.4 s at 2.5 fps); rows may be unsorted;
-  a duplicated (frame, agent) is averaged; frames off the step's grid are snapped to it (with a note).
+- ETH/UCY text: ``frame ped_id x y`` per line (further columns ignored), whitespace or tab separated,
+  metres. The frame step is inferred (the most common difference between consecutive frames: 10 in the
+  common copies of hotel/univ/zara, 6 in eth; 0.4 s at 2.5 fps); rows may be unsorted; a duplicated
+  (frame, agent) is averaged.
 - CSV with a header naming ``frame, agent, x, y`` (``ped_id``/``ped``/``id`` accepted for ``agent``).
 - Ground-truth groups: a sidecar ``FILE.groups.csv`` (``frame, agent, group``), or the ``groups.txt`` of
   the annotated ETH/UCY copies (one group per line, member ids separated by spaces; static groups).
 
-A scene is a dense grid ``pos (F, A, 2)`` over every frame step between the first and the last frame, NaN
-where an agent is absent: a gap in the recording is a run of empty frames, so no window spans it.
+A scene is a dense grid ``pos (F, A, 2)`` of consecutive frame steps, NaN where an agent is absent; a gap in
+the recording (frames more than a step apart, e.g. where the scene is empty) becomes one empty grid step,
+so no window spans it, and ``frames`` keeps every grid step's real frame number.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Scene:
     Attributes
     ----------
     frames : ndarray of int, shape (F,)
-        Frame numbers of the grid (every ``frame_step`` from the first to the last frame of the file).
+        Frame number of every grid step (increasing; a gap's empty step is a step after the last real frame).
     agents : list, length A
         Agent ids as in the file (ints when every id is an integer).
     pos : ndarray, shape (F, A, 2)
@@ -74,7 +76,9 @@ class Scene:
         return int(self.pos.shape[0]), int(self.pos.shape[1])
 
     def frame_index(self, frame: int) -> int:
-        return int(round((frame - int(self.frames[0])) / self.frame_step))
+        """The grid step of frame number ``frame`` (-1 when the frame is not on the grid)."""
+        i = int(np.searchsorted(self.frames, frame))
+        return i if i < len(self.frames) and int(self.frames[i]) == int(frame) else -1
 
     def to_text(self) -> str:
         """The scene in the ETH/UCY format (``frame\\tped_id\\tx\\ty``), sorted by frame then agent."""
@@ -201,7 +205,7 @@ def infer_frame_step(frames: np.ndarray) -> int:
 
 def scene_from_rows(frames: np.ndarray, ids: Sequence, xy: np.ndarray, *, name: str = "scene",
                     dt: float = DEFAULT_DT, notes: list[str] | None = None) -> Scene:
-    """Build a :class:`Scene` from rows (any order; duplicates averaged; off-grid frames snapped)."""
+    """Build a :class:`Scene` from rows (any order; duplicates averaged; a gap becomes one empty step)."""
     notes = list(notes or [])
     if len(frames) == 0:
         raise LabInputError(f"{name} has no rows of positions; each line must be 'frame ped_id x y'.")
@@ -210,15 +214,16 @@ def scene_from_rows(frames: np.ndarray, ids: Sequence, xy: np.ndarray, *, name: 
                             "frames must be whole numbers.")
     frames_i = np.round(frames).astype(np.int64)
     step = infer_frame_step(frames_i)
-    f0 = int(frames_i.min())
-    offset = (frames_i - f0) / step
-    index = np.round(offset).astype(np.int64)
-    off = np.abs(offset - index) > 1e-9
-    if off.any():
-        if off.mean() > 0.2:
-            raise LabInputError(f"{name}: {off.mean():.0%} of rows are off the inferred frame step {step}; "
-                                "resample the file to one regular frame step.")
-        notes.append(f"{int(off.sum())} rows were off the frame step {step} and were snapped to the nearest step.")
+    unique = np.unique(frames_i)
+    diffs = np.diff(unique)
+    # Consecutive frames one step apart are consecutive grid steps; a longer difference is a gap, kept as one
+    # empty step (no window may span it; recordings such as eth restart on another phase after a gap).
+    jumps = np.where(diffs < 1.5 * step, 1, 2).astype(np.int64)
+    odd = int(((diffs != step) & (diffs < 1.5 * step)).sum())
+    if odd:
+        notes.append(f"{odd} frame differences were not the frame step {step}; those frames were taken as one step apart.")
+    unique_index = np.concatenate([[0], np.cumsum(jumps)])
+    index = unique_index[np.searchsorted(unique, frames_i)]
     ids = _clean_ids(list(ids))
     agents = sorted(set(ids), key=lambda a: (isinstance(a, str), a))
     lookup = {a: k for k, a in enumerate(agents)}
@@ -237,7 +242,9 @@ def scene_from_rows(frames: np.ndarray, ids: Sequence, xy: np.ndarray, *, name: 
     with np.errstate(invalid="ignore", divide="ignore"):
         pos = total / count[..., None]
     pos[count == 0] = np.nan
-    grid = f0 + step * np.arange(n_frames)
+    grid = np.empty(n_frames, dtype=np.int64)  # real frame numbers; inside a gap, steps after the last real one
+    last = np.maximum.accumulate(np.where(np.isin(np.arange(n_frames), unique_index), np.arange(n_frames), 0))
+    grid[:] = unique[np.searchsorted(unique_index, last)] + step * (np.arange(n_frames) - last)
     return Scene(frames=grid, agents=agents, pos=pos, frame_step=step, dt=dt, name=name, notes=notes)
 
 

@@ -34,7 +34,8 @@ def test_frame_step_is_inferred_and_gaps_are_empty_frames(tmp_path):
     scene = read_scene(_write(tmp_path, "eth.txt", "\n".join(rows)))
     assert scene.frame_step == 6 and scene.frames[0] == 780
     assert scene.present.sum() == len(rows)
-    assert not scene.present[scene.frame_index(900)].any()  # inside the gap
+    assert scene.shape[0] == 10 + 1 + 5 and not scene.present[10].any()  # the gap: one empty step
+    assert scene.frame_index(1200) == 11 and scene.frame_index(1201) == -1
     assert infer_frame_step(np.array([0, 10, 20, 100, 110])) == 10
 
 
@@ -98,3 +99,13 @@ def test_windows_never_include_an_absent_agent(tmp_path):
         assert (1 in agents) == (s + 3 < 5 or s > 5)  # agent 2 (index 1) only in windows clear of its gap
         assert (2 in agents) == (s >= 3)
     assert w.n_tracks == sum(len(a) for a in w.agents)
+
+
+def test_a_recording_that_restarts_on_another_phase_after_a_gap(tmp_path):
+    rows = [f"{f} 1 {f / 60:.3f} 0" for f in range(780, 900, 6)] + [f"{f} 2 {f / 60:.3f} 1" for f in range(4163, 4300, 6)]
+    scene = read_scene(_write(tmp_path, "eth_like.txt", "\n".join(rows)))
+    assert scene.frame_step == 6 and scene.present.sum() == len(rows) and not scene.notes
+    assert scene.frame_index(4163) == 21 and scene.frame_index(894) == 19
+    w = make_windows(scene, obs=8, pred=12)
+    assert list(w.starts) == [0, 21, 22, 23, 24]  # agent 1: 20 steps, one window; agent 2: 23 steps, four
+    assert [list(a) for a in w.agents] == [[0], [1], [1], [1], [1]]
