@@ -29,7 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from lab.connectome.pipeline import ConnectomeConfig, cohort, prepare, run_pipeline  # noqa: E402
+from lab.connectome.config import ConnectomeConfig  # noqa: E402
+from lab.connectome.pipeline import cohort, prepare, run_pipeline  # noqa: E402
 from lab.connectome.synthetic import WormConfig  # noqa: E402
 from lab.core.files import atomic_write_json  # noqa: E402
 

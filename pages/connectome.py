@@ -13,15 +13,13 @@ from app import ui
 from lab.connectome import figures
 from lab.connectome.affinities import AFFINITIES
 from lab.connectome.cohort import LAYOUTS, align_neurons
+from lab.connectome.combine import attach_covariates, combine_recordings, match_covariates
 from lab.connectome.communities import METHODS
-from lab.connectome.data import Recording, combine_recordings, list_nwb_series, load_recording, plural
-from lab.connectome.pipeline import (
-    DOWNLOADS,
-    ConnectomeConfig,
-    ConnectomeResult,
-    ScanConfig,
-    attach_covariates,
-)
+from lab.connectome.config import ConnectomeConfig, ScanConfig
+from lab.connectome.data import Recording, plural
+from lab.connectome.downloads import DOWNLOADS
+from lab.connectome.readers import list_nwb_series, load_recording
+from lab.connectome.results import ConnectomeResult
 from lab.connectome.synthetic import WormConfig, make_worm
 from lab.core.errors import LabInputError
 from lab.core.verbs import content_hash
@@ -36,6 +34,8 @@ WORM = [("neurons", "Neurons", "n", 6, 300, 1), ("communities", "Communities", "
         ("identified", "Identified", "idf", 0.3, 1.0, 0.05)]
 LAYOUT_LABELS = {"auto": "auto (aligned only with a shared clock)", "aligned": "aligned (shared stimulus clock)",
                  "independent": "independent recordings"}
+SWEEP_FIELDS = {"rank": "2,3,4,5", "method": "leiden,louvain"}  # the values offered at first
+SWEEP_METRICS = ("reconstruction_error", "mean_modularity", "ari")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -60,24 +60,6 @@ def sample_recording(inputs: tuple[str, ...], covariates: tuple[str, ...]) -> Re
     return load_inputs(ConnectomeConfig(source="files", inputs=inputs, covariates=covariates))
 
 
-def _covariates_for(traces: list, covs: list) -> list:
-    """Each trace file's covariate upload: the one whose name starts with the trace file's stem, else by order."""
-    if not covs:
-        return [None] * len(traces)
-    out = []
-    for t in traces:
-        stem = Path(t.name).stem
-        match = [c for c in covs if Path(c.name).stem.startswith(stem) and c.name != t.name]
-        out.append(match[0] if len(match) == 1 else None)
-    if all(o is None for o in out) and len(covs) == len(traces):
-        return list(covs)  # no name matches: in upload order
-    missing = [c.name for c in covs if c not in out]
-    if missing:
-        raise LabInputError(f"{missing[0]} matches no trace file; name it after its trace file (A.csv -> "
-                            "A_beh.csv) or upload one covariate file per trace file.")
-    return out
-
-
 def choose_upload() -> tuple[dict, Recording, Recording, str] | None:
     traces = st.file_uploader("Calcium traces, one file per animal (or several animals per file): CSV (one column "
                               "per neuron, named; optional time, frame, animal, epoch), NPZ (traces (N, T) or (A, N, "
@@ -90,8 +72,11 @@ def choose_upload() -> tuple[dict, Recording, Recording, str] | None:
     if not traces:
         st.info("Choose one or more files to analyse, or switch to the synthetic worm.", icon=":material/upload:")
         return None
+    covs = covs or []
+    matched = match_covariates([t.name for t in traces], [c.name for c in covs])
     recs, digest = [], []
-    for upload, cov in zip(traces, _covariates_for(traces, covs or []), strict=True):
+    for upload, k in zip(traces, matched, strict=True):
+        cov = None if k is None else covs[k]
         raw, name = upload.getvalue(), upload.name
         options = nwb_series(raw, name) if name.lower().endswith(".nwb") else []
         series = st.selectbox(f"Fluorescence series of {name}", options, key=f"series:{name}") \
@@ -210,7 +195,7 @@ def summary(result: ConnectomeResult) -> None:
 
 def tabs(res: ConnectomeResult, data: Recording | None, data_key: str, lit: tuple[str, ...]) -> None:
     rec = res.recording
-    t = ui.url_tabs(["Traces", "Affinity", "Factors", "Behaviour", "Communities", "Rank scan", "Downloads"])
+    t = ui.url_tabs(["Traces", "Affinity", "Factors", "Behaviour", "Communities", "Rank scan", "Sweep", "Downloads"])
     if t[0].open:
         with t[0]:
             animal = st.selectbox("Animal", range(rec.shape[0]), format_func=lambda a: rec.animals[a], key="trace_animal")
@@ -259,6 +244,9 @@ def tabs(res: ConnectomeResult, data: Recording | None, data_key: str, lit: tupl
             rank_scan(res, data, data_key)
     if t[6].open:
         with t[6]:
+            sweep(res.config)
+    if t[7].open:
+        with t[7]:
             st.caption("figures.zip: every figure as HTML that opens offline in any browser (all_figures.html holds "
                        "them all); communities.csv lists neuron names per window.")
             for col, (fname, mime) in zip(st.columns(len(DOWNLOADS)), DOWNLOADS.items(), strict=True):
@@ -282,6 +270,16 @@ def rank_scan(result: ConnectomeResult, data: Recording | None, data_key: str) -
     if found is not None:
         ui.chart(figures.rank_scan_figure(found.scan), "scan_fig", "connectome_rank_scan")
         st.dataframe(found.summary(), hide_index=True)
+
+
+def sweep(config: ConnectomeConfig) -> None:
+    if config.source == "upload":  # every point re-reads its data from the config, and an upload is not stored
+        st.info("A sweep runs on data its config names: choose the synthetic worm or a sample file to sweep.",
+                icon=":material/tune:")
+        return
+    st.caption("The pipeline at every combination of the values below and every seed, around this page's settings; "
+               "one background job, saved to Runs with its table of points.")
+    ui.sweep_panel(LAB, "run", config, SWEEP_FIELDS, metrics=SWEEP_METRICS)
 
 
 def page() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lab.connectome.data import recording_to_nwb
+from lab.connectome.readers import recording_to_nwb
 from lab.connectome.synthetic import WormConfig, make_worm
 
 SEED, COHORT_SEED = 7, 11

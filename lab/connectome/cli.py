@@ -49,7 +49,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     from lab.connectome.affinities import AFFINITIES
     from lab.connectome.cohort import LAYOUTS
     from lab.connectome.communities import METHODS
-    from lab.connectome.pipeline import ConnectomeConfig as C
+    from lab.connectome.config import ConnectomeConfig as C
     from lab.connectome.synthetic import WormConfig as W
 
     src = p.add_mutually_exclusive_group()  # neither: the config's default source, a synthetic worm
@@ -98,7 +98,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _values(args: argparse.Namespace) -> dict[str, Any]:
     """The config fields the data and pipeline options give (shared by ``run`` and ``scan``)."""
-    from lab.connectome.pipeline import ConnectomeConfig as C
+    from lab.connectome.config import ConnectomeConfig as C
 
     rule, size = C.default("neurons"), args.worm_neurons
     if args.neurons is not None:
@@ -126,7 +126,7 @@ def _run(verb: str, config: Any, label: str) -> tuple[Any, str | None]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from lab.connectome.pipeline import ConnectomeConfig
+    from lab.connectome.config import ConnectomeConfig
 
     config = ConnectomeConfig(**_values(args), rank=args.rank)
     result, run_id = _run("run", config, "NTF")
@@ -155,7 +155,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
-    from lab.connectome.pipeline import ScanConfig
+    from lab.connectome.config import ScanConfig
 
     config = ScanConfig(**_values(args), ranks=tuple(parse_ranks(args.ranks)), restarts=args.restarts)
     result, run_id = _run("scan", config, "rank scan")
@@ -169,7 +169,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
 
 def register(verbs: Any) -> None:
     """Add the ``run`` and ``scan`` parsers to ``dynlab connectome``'s verb subparsers."""
-    from lab.connectome.pipeline import ConnectomeConfig, ScanConfig
+    from lab.connectome.config import ConnectomeConfig, ScanConfig
 
     run = verbs.add_parser("run", help="factorize and find communities per factor and per window")
     _add_data_args(run)

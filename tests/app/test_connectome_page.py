@@ -80,8 +80,9 @@ def _shown_error(at: AppTest) -> str:
 
 
 def _expected_error(csv: bytes) -> str:
-    from lab.connectome.data import load_recording
-    from lab.connectome.pipeline import ConnectomeConfig, run_verb
+    from lab.connectome.config import ConnectomeConfig
+    from lab.connectome.pipeline import run_verb
+    from lab.connectome.readers import load_recording
 
     return f"{run_verb(ConnectomeConfig(source='upload'), data=load_recording(csv, name='x.csv')).fit.error:.3f}"
 
@@ -112,6 +113,33 @@ def test_rank_scan_runs_as_a_job_and_downloads_are_offered():
     at = _page(**SMALL, **{"connectome-tab": "Downloads"})
     assert [b.proto.label for b in at.get("download_button")] == [
         "factors.npz", "factors.csv", "communities.csv", "figures.zip"]
+
+
+def test_sweep_tab_runs_a_sweep_job_and_shows_its_table():
+    at = _page(**SMALL, **{"connectome-tab": "Sweep"})
+    at.text_input(key="sweep:connectome:rank").set_value("2,3")
+    at.text_input(key="sweep:connectome:method").set_value("leiden,louvain")
+    at.text_input(key="sweep:connectome:seeds").set_value("0").run()
+    at.button(key="job:connectome:sweep:start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    for _ in range(300):
+        frames = [df.value for df in at.dataframe if "method" in getattr(df.value, "columns", [])]
+        if frames:
+            break
+        time.sleep(0.1)
+        at.run()
+    (table,) = frames
+    assert len(table) == 4 and set(table["status"]) == {"done"}
+    assert sorted(zip(table["rank"], table["method"], strict=True)) == [
+        (2, "leiden"), (2, "louvain"), (3, "leiden"), (3, "louvain")]
+    assert table["reconstruction_error"].between(0, 1).all() and table["ari"].notna().all()  # scored vs planted
+
+
+def test_an_upload_is_not_offered_a_sweep():
+    at = _page(src="upload", **{"connectome-tab": "Sweep"})
+    at.file_uploader[0].set_value(("a.csv", _worm_csv(1), "text/csv")).run()
+    assert not at.exception and any("choose the synthetic worm or a sample file" in i.value for i in at.info)
+    assert not any(b.key == "job:connectome:sweep:start" for b in at.button)
 
 
 def test_a_big_worm_waits_for_the_job_then_shows_its_result():

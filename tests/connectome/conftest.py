@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lab.connectome.pipeline import ConnectomeConfig, run_pipeline
+from lab.connectome.config import ConnectomeConfig
+from lab.connectome.pipeline import run_pipeline
 
 SMALL_WORM = {"neurons": 24, "communities": 3, "epochs": 3, "animals": 2, "frames_per_epoch": 240, "snr": 2.0}
 

@@ -53,7 +53,7 @@ def test_device_default_honours_dynlab_device(capsys, monkeypatch, has_cuda):
 
 def test_defaults_come_from_the_configs():
     from lab.cli import build_parser
-    from lab.connectome.pipeline import ConnectomeConfig, ScanConfig
+    from lab.connectome.config import ConnectomeConfig, ScanConfig
     from lab.connectome.synthetic import WormConfig
 
     args = build_parser().parse_args(["connectome", "scan"])

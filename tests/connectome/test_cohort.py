@@ -14,10 +14,12 @@ from lab.connectome.cohort import (
     resolve_layout,
     window_covariates,
 )
+from lab.connectome.combine import combine_recordings, match_covariates, read_covariates
 from lab.connectome.communities import match_labels, match_membership
-from lab.connectome.data import Recording, combine_recordings, read_covariates
+from lab.connectome.config import ConnectomeConfig
+from lab.connectome.data import Recording
 from lab.connectome.ntf import fit_ntf
-from lab.connectome.pipeline import ConnectomeConfig, run_pipeline, run_verb
+from lab.connectome.pipeline import run_pipeline, run_verb
 from lab.core.errors import LabInputError
 
 
@@ -157,6 +159,20 @@ def test_covariate_files_are_read_and_bad_ones_refused():
     for says, rows in bad.items():
         with pytest.raises(LabInputError, match=says):
             read_covariates(_csv(rows), rec, name="bad.csv", traces_label="t.csv")
+
+
+def test_covariate_files_are_matched_to_trace_files_by_name_else_by_order():
+    assert match_covariates(["a.csv", "b.csv"], []) == [None, None]
+    assert match_covariates(["a.csv", "b.npz"], ["b_beh.csv", "a_beh.csv"]) == [1, 0]  # by name, any order
+    assert match_covariates(["a.csv", "b.csv"], ["a_beh.csv"]) == [0, None]  # b has none
+    assert match_covariates(["x.csv", "y.csv"], ["one.csv", "two.csv"]) == [0, 1]  # no name matches: in order
+    assert match_covariates(["a.csv"], ["a.csv"]) == [0]  # a trace file is never its own covariate file by name
+    with pytest.raises(LabInputError) as err:
+        match_covariates(["a.csv", "b.csv"], ["a_beh.csv", "zzz.csv"])
+    assert str(err.value) == ("zzz.csv matches no trace file; name it after its trace file (A.csv -> A_beh.csv) or "
+                              "upload one covariate file per trace file.")
+    with pytest.raises(LabInputError, match="worm_beh.csv matches no trace file"):  # two candidates: neither
+        match_covariates(["worm.csv"], ["worm_beh.csv", "worm_speed.csv"])
 
 
 # -- community ids across windows ----------------------------------------------------------------------------

@@ -3,9 +3,9 @@ import io
 import numpy as np
 import pytest
 
-from lab.connectome.data import (
-    Recording,
-    combine_recordings,
+from lab.connectome.combine import combine_recordings
+from lab.connectome.data import Recording
+from lab.connectome.readers import (
     list_nwb_series,
     load_recording,
     read_traces_csv,

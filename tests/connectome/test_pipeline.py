@@ -16,18 +16,10 @@ import pytest
 from lab.connectome import figures
 from lab.connectome import pipeline as pl
 from lab.connectome.affinities import pairs_to_matrix
+from lab.connectome.config import ConnectomeConfig, ScanConfig
 from lab.connectome.data import Recording
-from lab.connectome.pipeline import (
-    DOWNLOADS,
-    ConnectomeConfig,
-    ScanConfig,
-    communities_csv,
-    factors_csv,
-    factors_npz,
-    run_pipeline,
-    run_scan_verb,
-    run_verb,
-)
+from lab.connectome.downloads import DOWNLOADS, communities_csv, factors_csv, factors_npz
+from lab.connectome.pipeline import run_pipeline, run_scan_verb, run_verb
 from lab.connectome.synthetic import WormConfig, make_worm
 from lab.core.device import DeviceChoice
 from lab.core.errors import LabInputError
