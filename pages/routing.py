@@ -52,7 +52,8 @@ def choose_threshold(result: ExitsResult) -> tuple[str, float]:
         c[1].caption("The oracle reads the labels: one operating point, the upper bound.")
         t = 0.0
     else:
-        t = ui.url_slider(f"Threshold t ({pol.threshold_label})", "t", 0.9, 0.0, 1.0, step=0.005, where=c[1])
+        t = ui.url_slider(f"Threshold t ({pol.threshold_label})", "t", 0.9, 0.0, 1.0, step=0.005, format="%.3f",
+                          where=c[1])
     return policy, float(t)
 
 
