@@ -145,19 +145,17 @@ def page() -> None:
         samples = int(ui.url_number("Samples K", "k", d("samples"), min_value=1, max_value=100, where=c[2]))
         method = ui.url_selectbox("Groups by", ["model", "rule"], "method", "model", where=c[3])
         seed, device = ui.current_seed(), ui.current_device()
-        learned = obs == d("obs") and pred == d("pred")  # the shipped models read 8 and predict 12 steps
-        models = tuple(PREDICTORS) if learned else ("cv",)
-        pconfig = PredictConfig(**fields, models=models, obs=obs, pred=pred, samples=samples, seed=seed, device=device)
-        gconfig = GroupsConfig(**{k: v for k, v in fields.items()}, method=method if learned else "rule", obs=obs,
-                               seed=seed, device=device)
+        pconfig = PredictConfig(**fields, models=tuple(PREDICTORS), obs=obs, pred=pred, samples=samples, seed=seed,
+                                device=device)
+        gconfig = GroupsConfig(**fields, method=method, obs=obs, seed=seed, device=device)
         result = ui.lab_result(LAB, "predict", pconfig, data=data, data_key=data_key)
         groups = ui.lab_result(LAB, "groups", gconfig, data=data, data_key=data_key)
     except LabInputError as err:
         ui.show_error(err)
         return
-    if not learned:
-        st.caption(":material/info: the shipped models observe 8 and predict 12 steps; other protocols show "
-                   "constant velocity and the rule-based groups only.")
+    if (obs, pred) != (d("obs"), d("pred")):
+        st.caption(":material/info: the shipped models observe 8 and predict 12 steps; for other protocols they "
+                   "use the last 8 steps (or pad backwards) and cut or extend their predictions.")
     summary(result, groups)
     scene = groups.scene
     t = ui.url_tabs(["Scene", "Graph over time", "Metrics", "Train", "Springs edges", "Downloads"])

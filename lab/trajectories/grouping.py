@@ -92,9 +92,10 @@ def scene_groups(scene: Scene, method: str = "model", model: TrajectoryNet | Non
     todo = np.arange(n_frames) if frames is None else np.asarray(frames)
     labels = np.full(scene.shape, -1, dtype=np.int64)
     relations: dict[int, Relations] = {}
+    length = model.obs_len if method == "model" and model is not None else obs  # the model reads its own length
     for lo in range(0, len(todo), chunk):
         part = todo[lo:lo + chunk]
-        got = [observed_history(scene, int(f), obs) for f in part]
+        got = [observed_history(scene, int(f), length) for f in part]
         if method == "rule" or model is None:
             for f, (agents, hist) in zip(part, got, strict=True):
                 labels[f, agents] = rule_labels(hist, scene.dt)

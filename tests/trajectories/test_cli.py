@@ -39,6 +39,8 @@ def test_predict_json_shape(crowd, capsys):
         assert errors["min_ade"] <= errors["ade"] + 1e-9 or errors is doc["models"]["seq"]
     cv = _json(capsys, ["traj", "predict", "--input", str(crowd), "--models", "cv", "--obs", "4", "--pred", "6", "--json"])
     assert list(cv["models"]) == ["cv"] and cv["windows"] >= doc["windows"]
+    other = _json(capsys, ["traj", "predict", "--input", str(crowd), "--obs", "6", "--pred", "8", "--samples", "3", "--json"])
+    assert set(other["models"]) == {"cv", "seq", "group"}  # the 8/12 models adapted to another protocol
 
 
 def test_groups_json_with_and_without_truth(crowd, tmp_path, capsys):

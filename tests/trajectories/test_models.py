@@ -49,8 +49,9 @@ def test_learned_models_give_k_samples_and_symmetric_relations():
             assert rel[2]["probs"].shape == (1, 1, 3)
         else:
             assert rel is None
-        with pytest.raises(LabInputError, match="predicts 12 steps"):
-            pred.predict_windows(obs, 8, 2, np.random.default_rng(0))
+        short = pred.predict_windows([o[:, 3:] for o in obs], 5, 2, np.random.default_rng(0))  # 5 observed, 5 ahead
+        long = pred.predict_windows(obs, 15, 2, np.random.default_rng(0))
+        assert short[0][1].shape == (2, 3, 5, 2) and long[0][1].shape == (2, 3, 15, 2)
 
 
 def test_unknown_model_is_one_sentence():
