@@ -27,7 +27,7 @@ def _valid_owner(value: str | None) -> bool:
 
 
 def session_owner() -> str:
-    """This browser's owner id (cookie ``dynlab_owner``; a new one on a first visit)."""
+    """This browser's owner id (cookie ``dynlab_owner``; a new one on a first visit, written by the sidebar)."""
     owner = st.session_state.get(OWNER_KEY)
     if owner is None:
         try:
@@ -37,14 +37,20 @@ def session_owner() -> str:
         owner = cookie if _valid_owner(cookie) else uuid.uuid4().hex
         st.session_state[OWNER_KEY] = owner
         st.session_state["dynlab:owner_cookie_set"] = cookie == owner
+    return owner
+
+
+def write_owner_cookie() -> None:
+    """Write the owner cookie on a first visit; always one placeholder, so no element after it moves."""
+    slot = st.empty()
+    owner = session_owner()
     if not st.session_state.get("dynlab:owner_cookie_set"):
         # A tiny same-origin frame writes the cookie (one year, this site only). ``owner`` is our own hex
         # id (a cookie value is only reused when it is alphanumeric), never text from a user.
-        with st.container(height=1, border=False):
+        with slot.container(height=1, border=False):
             st.iframe(f"<script>document.cookie = '{OWNER_COOKIE}={owner}; path=/; max-age=31536000; "
                       "SameSite=Strict';</script>", height=1)
         st.session_state["dynlab:owner_cookie_set"] = True
-    return owner
 
 
 def _latest_job(lab: str, panel: str):

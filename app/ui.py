@@ -222,10 +222,10 @@ def sidebar() -> None:
         st.caption(f":material/memory: using **{choice.name}** - {choice.reason}")
         url_number("Seed", SEED_KEY, 0, min_value=0, max_value=2**31 - 1, step=1, shared=True,
                    help="One seed for python, numpy and torch; it is part of the link.")
-        session_owner()  # sets the ownership cookie on a first visit
         with st.expander("About", icon=":material/info:"):
             st.caption("Dynamic Networks Lab - see dynamic networks work, with real models and real metrics.")
             st.json(_versions(), expanded=False)
+        write_owner_cookie()  # last in the sidebar: nothing moves when it is drawn once and then not
 
 
 # -- figures ----------------------------------------------------------------------------------------
@@ -273,6 +273,13 @@ def not_built(lab_key: str) -> None:
 
 
 # Jobs, results and sweeps (app/panels.py), re-exported so that pages only need ``ui``.
-from app.panels import job_panel, lab_result, session_owner, show_shared_run, sweep_panel  # noqa: E402
+from app.panels import (  # noqa: E402
+    job_panel,
+    lab_result,
+    session_owner,
+    show_shared_run,
+    sweep_panel,
+    write_owner_cookie,
+)
 
-__all__ = ["job_panel", "lab_result", "session_owner", "show_shared_run", "sweep_panel"]
+__all__ = ["job_panel", "lab_result", "session_owner", "show_shared_run", "sweep_panel", "write_owner_cookie"]
