@@ -64,7 +64,7 @@ def summary(pred, groups) -> None:
     m = st.columns(5)
     m[0].metric("Windows", pred.windows)
     for col, name in zip(m[1:3], [n for n in ("group", "cv") if n in pred.errors], strict=False):
-        col.metric(f"{name} minADE/minFDE", f"{pred.errors[name]['min_ade']:.2f} / {pred.errors[name]['min_fde']:.2f} m")
+        col.metric(f"{name} minADE/minFDE", f"{pred.errors[name]['min_ade']:.2f}/{pred.errors[name]['min_fde']:.2f}")
     if groups.ari is not None:
         m[3].metric("Group ARI (model)", f"{groups.ari:.3f}")
         m[4].metric("Group ARI (rule)", f"{groups.ari_rule:.3f}" if groups.ari_rule is not None else "-")

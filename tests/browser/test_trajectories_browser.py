@@ -15,7 +15,7 @@ def test_trajectories_renders_and_time_slider_moves(app_url, page):
     page.wait_for_selector("h1:has-text('Trajectory groups')", timeout=60_000)
     page.wait_for_selector("text=Frame 200", timeout=90_000)
     assert page.locator("[data-testid='stException']").count() == 0
-    assert page.locator(".js-plotly-plot").count() >= 1
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
     thumb = page.get_by_role("slider").first
     thumb.focus()
     thumb.press("ArrowRight")
