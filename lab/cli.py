@@ -133,6 +133,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unavailable(message: str):
+    """The handler of a lab group whose commands could not be loaded: one line, exit 2."""
+
+    def handler(args: argparse.Namespace) -> int:
+        raise LabInputError(message)
+
+    return handler
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineArgumentParser(
         prog="dynlab",
@@ -193,11 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # a lab that is declared but not built has no command group yet
         group = groups.add_parser(spec.key, help=f"{spec.title}: {spec.question}", aliases=list(spec.aliases))
         verbs = group.add_subparsers(dest="verb", metavar="<verb>", parser_class=OneLineArgumentParser)
-        if spec.cli:  # hand-made parsers for verbs that need more than their config's fields
-            importlib.import_module(spec.cli).register(verbs)
-        for verb in spec.verbs:
-            if verb.name not in verbs.choices:
-                add_verb_parser(verbs, spec.key, verb)
+        try:
+            if spec.cli:  # hand-made parsers for verbs that need more than their config's fields
+                importlib.import_module(spec.cli).register(verbs)
+            for verb in spec.verbs:
+                if verb.name not in verbs.choices:
+                    add_verb_parser(verbs, spec.key, verb)
+        except Exception as err:  # one lab that cannot load must not take every other lab's commands with it
+            logging.getLogger(__name__).error("the %s lab's commands could not be loaded", spec.key, exc_info=True)
+            message = f"the {spec.title} lab could not be loaded ({type(err).__name__}: {err}); see the log above."
+            group.set_defaults(func=_unavailable(message))
+            continue
         group.set_defaults(func=lambda a, g=group: (g.print_help(sys.stdout), 0)[1])
     return parser
 

@@ -97,3 +97,16 @@ def test_device_defaults_to_dynlab_device(monkeypatch, capsys):
     assert cli_device("cuda") == "cpu" and "no CUDA device" in capsys.readouterr().err
     monkeypatch.setenv("DYNLAB_DEVICE", "cuda")
     assert cli_device(None) == "cpu" and "DYNLAB_DEVICE cuda, but no CUDA" in capsys.readouterr().err
+
+
+def test_a_lab_whose_commands_cannot_load_leaves_the_others_working(capsys, monkeypatch):
+    import dataclasses
+
+    import toylab
+
+    broken = dataclasses.replace(toylab.TOY, key="connectome", title="Broken", cli="no_such_module_here")
+    monkeypatch.setattr("lab.core.registry.labs", lambda: (toylab.TOY, broken))
+    code, out, err = run_cli(capsys, "pointer", "count", "--steps", "1", "--delay", "0", "--json")
+    assert code == 0 and json.loads(out)["metrics"]["counted"] == 1
+    code, out, err = run_cli(capsys, "connectome")
+    assert code == 2 and "the Broken lab could not be loaded" in err.splitlines()[-1]
