@@ -73,7 +73,8 @@ def summary(pred, groups) -> None:
 def scene_tab(scene: Scene, groups, config: PredictConfig) -> None:
     lo, hi = config.obs - 1, scene.shape[0] - 1
     frame = int(ui.url_slider("Time (frame step)", "t", min(lo + 20, hi), lo, max(hi, lo + 1)))
-    st.markdown(f"**Frame {int(scene.frames[min(frame, hi)])}** ({frame * scene.dt:.1f} s) of {scene.shape[0]}")
+    st.markdown(f"**Frame {int(scene.frames[min(frame, hi)])}** ({frame * scene.dt:.1f} s): step {frame + 1} of "
+                f"{scene.shape[0]} in the recording")
     shown = st.multiselect("Models drawn", list(config.models), default=list(config.models), key="traj:shown")
     fp = predict_frame(scene, min(frame, hi), predictors(config), config.obs, config.pred, config.samples, config.seed)
     fig = figures.scene_figure(scene, min(frame, hi), fp, groups.labels[min(frame, hi)], tuple(shown), tail=config.obs)
