@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -98,7 +99,7 @@ def align_neurons(recording: Recording, rule: str = "common") -> Recording:
     if lost:
         rule_text = "identified in every animal" if k is None else f"identified in at least {plural(k, 'animal')}"
         rec.notes.append(f"{plural(len(keep), 'neuron')} {rule_text} analysed; left out: "
-                         + "; ".join(f"{f}: {n}" for f, n in lost.items()) + ".")
+                         + "; ".join(f"{Path(f).name}: {n}" for f, n in lost.items()) + ".")
     missing = int((~rec.present).sum())
     if missing:
         rec.notes.append(f"{plural(missing, 'neuron-animal pair')} not identified: left out of the fit (masked).")
