@@ -46,8 +46,14 @@ def test_clicking_the_step_tab_then_moving_the_slider_keeps_the_page(app_url, pa
     wait_for_app(page)
     page.get_by_role("tab", name="Step through the pointer").click()
     page.wait_for_selector("text=step 1/10", timeout=60_000)
-    _press_right_on_first_slider(page, 3)
-    page.wait_for_selector("text=/step [2-9]\\/10/", timeout=60_000)
+    for attempt in range(3):  # at once, as a person does; a press that lands on a slider being re-drawn is lost
+        _press_right_on_first_slider(page, 3)
+        try:
+            page.wait_for_selector("text=/step [2-9]\\/10/", timeout=20_000)
+            break
+        except Exception:  # noqa: BLE001
+            if attempt == 2:
+                raise
     wait_for_app(page)
     assert "task=tsp" in page.url and "n=10" in page.url
     assert page.locator("[data-testid='stException']").count() == 0
