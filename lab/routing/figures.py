@@ -74,33 +74,40 @@ def reliability_figure(result: ExitsResult, op: OperatingPoint) -> go.Figure:
 
 def gallery_figure(result: ExitsResult, op: OperatingPoint, per_exit: int = 8) -> go.Figure:
     """Inputs grouped by the exit they took (one row per exit). Digit images are drawn as images;
-    feature vectors as a one-row heatmap. A red title marks a wrong prediction."""
+    feature vectors as a one-row heatmap. A red label marks a wrong prediction.
+
+    One heatmap of tiles (not one subplot per input): a browser draws it at once, which keeps the page's
+    first view fast.
+    """
     e, raw = result.n_exits, result.dataset.raw_test
     preds = result.outputs.preds[op.exit_index, np.arange(len(op.exit_index))]
-    fig = make_subplots(rows=e, cols=per_exit, horizontal_spacing=0.01, vertical_spacing=0.06,
-                        subplot_titles=[" "] * (e * per_exit))
-    titles = []
+    th, tw = raw[0, 0].shape if raw.ndim == 4 else (1, np.asarray(raw[0]).size)  # one tile: an image or a row
+    gap = 1
+    height, width = e * (th + gap), per_exit * (tw + gap)
+    z = np.full((height, width), np.nan)
+    hover = np.full((height, width), "", dtype=object)
+    labels_x, labels_y, labels_text = [], [], []
     for k in range(e):
         chosen = np.flatnonzero(op.exit_index == k)[:per_exit]
-        for j in range(per_exit):
-            if j >= len(chosen):
-                titles.append("")
-                continue
-            i = chosen[j]
-            img = raw[i, 0] if raw.ndim == 4 else raw[i][None]
-            fig.add_trace(go.Heatmap(z=img[::-1] if raw.ndim == 4 else img, colorscale="gray_r", showscale=False,
-                                     hovertemplate=f"exit {k}: predicted {result.dataset.classes[preds[i]]}, "
-                                                   f"true {result.dataset.classes[result.outputs.labels[i]]}<extra></extra>"),
-                          row=k + 1, col=j + 1)
+        row0 = (e - 1 - k) * (th + gap)  # exit 0 on top
+        for j, i in enumerate(chosen):
+            img = raw[i, 0][::-1] if raw.ndim == 4 else np.asarray(raw[i], dtype=float)[None]
+            col0 = j * (tw + gap)
+            z[row0:row0 + th, col0:col0 + tw] = img
+            pred, true = result.dataset.classes[preds[i]], result.dataset.classes[result.outputs.labels[i]]
+            hover[row0:row0 + th, col0:col0 + tw] = f"exit {k}: predicted {pred}, true {true}"
             wrong = preds[i] != result.outputs.labels[i]
-            titles.append(f"<span style='color:{'red' if wrong else 'black'}'>{result.dataset.classes[preds[i]]}</span>")
-    for ann, text in zip(fig.layout.annotations, titles, strict=False):
-        ann.text = text
-        ann.font = dict(size=11)
+            labels_x.append(col0 + (tw - 1) / 2)
+            labels_y.append(row0 + th - 0.5 + 0.6)
+            labels_text.append(f"<span style='color:{'red' if wrong else 'black'}'>{pred}</span>")
+    fig = go.Figure(go.Heatmap(z=z, colorscale="gray_r", showscale=False, customdata=hover,
+                               hovertemplate="%{customdata}<extra></extra>", hoverongaps=False))
+    fig.add_trace(go.Scatter(x=labels_x, y=labels_y, mode="text", text=labels_text, textfont=dict(size=11),
+                             hoverinfo="skip", showlegend=False))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, scaleanchor=None)
-    for k in range(e):
-        fig.update_yaxes(title_text=f"exit {k}", visible=True, showticklabels=False, showgrid=False, row=k + 1, col=1)
+    fig.update_yaxes(tickvals=[(e - 1 - k) * (th + gap) + (th - 1) / 2 for k in range(e)],
+                     ticktext=[f"exit {k}" for k in range(e)], showgrid=False, zeroline=False,
+                     scaleanchor="x" if raw.ndim == 4 else None)
     return _layout(fig, "Inputs by the exit they took (label: prediction; red: wrong)", 110 * e + 60)
 
 
