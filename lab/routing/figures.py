@@ -85,8 +85,7 @@ def gallery_figure(result: ExitsResult, op: OperatingPoint, per_exit: int = 8) -
     gap = 1
     height, width = e * (th + gap), per_exit * (tw + gap)
     z = np.full((height, width), np.nan)
-    hover = np.full((height, width), "", dtype=object)
-    labels_x, labels_y, labels_text = [], [], []
+    labels_x, labels_y, labels_text, hovers = [], [], [], []
     for k in range(e):
         chosen = np.flatnonzero(op.exit_index == k)[:per_exit]
         row0 = (e - 1 - k) * (th + gap)  # exit 0 on top
@@ -95,15 +94,14 @@ def gallery_figure(result: ExitsResult, op: OperatingPoint, per_exit: int = 8) -
             col0 = j * (tw + gap)
             z[row0:row0 + th, col0:col0 + tw] = img
             pred, true = result.dataset.classes[preds[i]], result.dataset.classes[result.outputs.labels[i]]
-            hover[row0:row0 + th, col0:col0 + tw] = f"exit {k}: predicted {pred}, true {true}"
+            hovers.append(f"exit {k}: predicted {pred}, true {true}")
             wrong = preds[i] != result.outputs.labels[i]
             labels_x.append(col0 + (tw - 1) / 2)
             labels_y.append(row0 + th - 0.5 + 0.6)
             labels_text.append(f"<span style='color:{'red' if wrong else 'black'}'>{pred}</span>")
-    fig = go.Figure(go.Heatmap(z=z, colorscale="gray_r", showscale=False, customdata=hover,
-                               hovertemplate="%{customdata}<extra></extra>", hoverongaps=False))
+    fig = go.Figure(go.Heatmap(z=z, colorscale="gray_r", showscale=False, hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=labels_x, y=labels_y, mode="text", text=labels_text, textfont=dict(size=11),
-                             hoverinfo="skip", showlegend=False))
+                             hovertext=hovers, hoverinfo="text", showlegend=False))  # hover a label: what and why
     fig.update_xaxes(visible=False)
     fig.update_yaxes(tickvals=[(e - 1 - k) * (th + gap) + (th - 1) / 2 for k in range(e)],
                      ticktext=[f"exit {k}" for k in range(e)], showgrid=False, zeroline=False,
