@@ -13,7 +13,7 @@ from lab.core.errors import LabInputError
 from lab.core.verbs import config_key, content_hash
 from lab.pointer import figures, zoo
 from lab.pointer.decoding import METHOD_HELP, METHODS
-from lab.pointer.generalisation import METRICS, GeneraliseConfig, benchmark_rows
+from lab.pointer.generalisation import METRICS, GeneraliseConfig, benchmark_rows, tsplib_rows
 from lab.pointer.io import load_instances
 from lab.pointer.service import SolveConfig, default_method, method_options, rows_csv, trained_options
 from lab.pointer.tasks import HULL_RULE_HELP, HULL_RULES, TASK_LABELS, TASKS
@@ -140,11 +140,16 @@ def step_tab(r, task: str) -> None:
 def generalisation_tab(config: SolveConfig, option, options) -> None:
     rows, about = benchmark_rows(config.task)
     ranges = {o.key[4:]: r for o in options if o.kind == "model" and (r := zoo.trained_range(o.checkpoint))}
+    real = tsplib_rows() if config.task == "tsp" else []  # real instances beside the random ones
     for m in METRICS[config.task] if rows else ():
-        st.plotly_chart(figures.generalisation_figure(rows, m, ranges, title=f"{m} vs n (greedy)"), key=f"gen:{m}")
+        st.plotly_chart(figures.generalisation_figure(rows, m, ranges, title=f"{m} vs n (greedy)", real=real),
+                        key=f"gen:{m}")
     st.caption(f"Measured by `{about['command']}` on {about['date_utc']} UTC, {about['num_per_n']} seeded instances "
                "per n." if rows else "No generalisation measurement for this task yet: run `python "
                "benchmarks/pointer.py` (it needs shipped checkpoints), or measure the selected model below.")
+    if real:
+        st.caption("Diamonds: the same models on TSPLIB's real instances (51-318 nodes), gap to the published "
+                   "optimum, measured by `python benchmarks/pointer_tsplib.py` (see the README's table).")
     if option.model is None:
         return
     live = GeneraliseConfig(task=config.task, model=option.model, checkpoint=option.checkpoint, seed=config.seed,

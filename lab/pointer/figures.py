@@ -269,16 +269,18 @@ def gap_histogram(gaps: Sequence[float], title: str = "gap to reference") -> go.
 
 
 def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Mapping[str, tuple[int, int]] | None = None,
-                          title: str = "") -> go.Figure:
+                          title: str = "", real: Sequence[Mapping] = ()) -> go.Figure:
     """Metric vs n in percent, one line per ``row["label"]``; each model's training sizes a band of its colour.
 
     ``rows`` are dicts with keys ``label``, ``n`` and ``metric`` (a fraction: a gap, an accuracy, a coverage).
+    ``real`` are the same for real instances (TSPLIB, with a ``name``), drawn as diamonds of the model's colour.
     A model trained on one size (TSP20) gets a band one unit wide around it, so that no label is left
     without its band.
     """
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     fig = go.Figure()
-    labels = list(dict.fromkeys([*(str(r["label"]) for r in rows), *(train_range or {})]))
+    labels = list(dict.fromkeys([*(str(r["label"]) for r in rows), *(train_range or {}),
+                                 *(str(r["label"]) for r in real)]))
     colour = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
     for label in labels:
         pts = sorted((int(r["n"]), 100 * float(r[metric])) for r in rows
@@ -286,6 +288,13 @@ def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Map
         if pts:
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label,
                                      line={"color": colour[label]}))
+    for label in labels:
+        pts = [r for r in real if str(r["label"]) == label and r.get(metric) is not None]
+        if pts:
+            fig.add_trace(go.Scatter(x=[int(r["n"]) for r in pts], y=[100 * float(r[metric]) for r in pts],
+                                     mode="markers", name=f"{label} on TSPLIB", text=[r.get("name", "") for r in pts],
+                                     marker={"symbol": "diamond", "size": 7, "color": colour[label], "opacity": 0.7},
+                                     hovertemplate="%{text} (n = %{x}): %{y:.2f} %<extra></extra>"))
     for i, (label, (lo, hi)) in enumerate((train_range or {}).items()):
         c = colour[label].lstrip("#")
         rgba = f"rgba({int(c[0:2], 16)},{int(c[2:4], 16)},{int(c[4:6], 16)},0.12)"

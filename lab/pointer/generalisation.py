@@ -108,6 +108,27 @@ def benchmark_rows(task: str, path: str | Path = BENCHMARK) -> tuple[list[dict[s
     return rows, about
 
 
+#: TSPLIB results of ``benchmarks/pointer_tsplib.py`` (real instances, gap to the published optimum).
+TSPLIB_RESULTS = BENCHMARK.parent / "pointer_tsplib.json"
+
+
+def tsplib_rows(decode: str = "greedy", path: str | Path = TSPLIB_RESULTS) -> list[dict[str, Any]]:
+    """``[{"label": model, "n", "gap", "name"}]``: every shipped model's gap on every measured TSPLIB instance."""
+    path = Path(path)
+    try:
+        found = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError) as err:
+        log.warning("not showing the TSPLIB results %s: %s", path, err)
+        return []
+    rows = []
+    for inst in found.get("instances", []):
+        for method, m in inst.get("methods", {}).items():
+            model, _, how = method.partition(" ")
+            if how == decode and "gap" in m:
+                rows.append({"label": model, "n": int(inst["n"]), "gap": float(m["gap"]), "name": inst["name"]})
+    return rows
+
+
 # -- the ``generalise`` verb ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GeneraliseConfig(LabConfig):

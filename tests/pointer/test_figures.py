@@ -63,3 +63,19 @@ def test_a_later_phase_curve_is_drawn_against_the_run_steps():
     fig = figures.curves_figure({"loss": [3, 2, 1, 0.5, 0.4], "pomo_tour_length": [4.1, 4.0]})
     loss, pomo = fig.data
     assert list(loss.x) == [1, 2, 3, 4, 5] and list(pomo.x) == [4, 5]  # POMO ran the last two steps
+
+
+def test_tsplib_points_sit_on_the_generalisation_chart(tmp_path):
+    import json
+
+    from lab.pointer.generalisation import tsplib_rows
+
+    path = tmp_path / "tsplib.json"
+    path.write_text(json.dumps({"instances": [{"name": "eil51", "n": 51, "methods": {
+        "am_tsp50 greedy": {"gap": 0.04}, "am_tsp50 pomo": {"gap": 0.01}, "two_opt": {"gap": 0.05}}}]}))
+    real = tsplib_rows(path=path)
+    assert real == [{"label": "am_tsp50", "n": 51, "gap": 0.04, "name": "eil51"}]
+    fig = figures.generalisation_figure([{"label": "am_tsp50", "n": 50, "gap": 0.09}], "gap", real=real)
+    diamond = next(t for t in fig.data if t.name == "am_tsp50 on TSPLIB")
+    assert list(diamond.x) == [51] and list(diamond.y) == [4.0] and diamond.marker.color == fig.data[0].line.color
+    assert tsplib_rows(path=tmp_path / "missing.json") == []
