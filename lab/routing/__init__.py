@@ -4,6 +4,10 @@ Early exits: ``data`` (digits, MNIST-1D, CSV) -> ``model`` (a backbone with an e
 block) trained by ``train`` (BranchyNet joint loss, gates learned alongside) -> ``policies`` (one file
 each, a registry) -> ``exits`` (curves, speed-up, calibration; ``macs`` counts the layers,
 ``throughput`` measures) -> ``figures``.
+
+Token routing: ``corpus`` (a synthetic task of known per-token difficulty, stdlib docstrings) -> ``moe``
+(a tiny transformer LM with a mixture-of-experts FFN: top-k, capacity, balancing and z losses) ->
+``moe_figures``.
 """
 
 from lab.core.labs import LabSpec, Verb
@@ -25,5 +29,8 @@ LAB = LabSpec(
         Verb("train", "lab.routing.train:TrainConfig", "lab.routing.train:run_train",
              help="train an early-exit network (joint exit loss, gates learned alongside); saves a checkpoint",
              example={"dataset": "digits", "steps": 8, "width": 4}),
+        Verb("moe", "lab.routing.moe:MoEConfig", "lab.routing.moe:run_moe",
+             help="mixture of experts: a tiny MoE LM; expert load, load CV, drop rate, routing entropy, loss",
+             example={"steps": 5, "d_model": 32, "context": 24, "batch_size": 8}),
     ),
 )

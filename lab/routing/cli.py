@@ -1,4 +1,4 @@
-"""``dynlab routing exits|train`` (contract in issue 10).
+"""``dynlab routing exits|train|moe`` (contract in issue 10).
 
 ``exits --dataset digits|mnist1d|FILE.csv [--policy NAME] [--checkpoint PATH] --json`` prints
 ``{"last_exit_accuracy": float, "policies": {NAME: {"curve": [{"threshold", "accuracy", "mean_macs",
@@ -7,6 +7,10 @@
 shipped model is used where one ships (digits); otherwise a model is trained first (progress on stderr).
 Bad input (a CSV without a label column, non-numeric features, one class, an unknown policy): one line
 on stderr, exit code 2. Defaults come from the configs.
+
+``moe [--corpus synthetic|stdlib] [--experts N] [--top-k 1|2] [--capacity-factor F] ... --json`` prints
+``{"expert_load": [float per expert], "load_cv", "drop_rate", "routing_entropy", "val_loss", ...}`` (plus the
+per-kind losses, ``skipped_tokens`` and ``run_id``). Bad input (top k > experts, ...): one line, exit 2.
 """
 
 from __future__ import annotations
@@ -63,8 +67,23 @@ def _cmd_train(args: argparse.Namespace, names: list[str]) -> int:
     return 0
 
 
+def _cmd_moe(args: argparse.Namespace, names: list[str]) -> int:
+    from lab.routing.moe import MoEConfig
+
+    config = MoEConfig(**config_values(args, names), seed=args.seed, device=cli_device(args.device))
+    output, run_id = _run("moe", config)
+    r = output.result
+    doc = {**r.to_json(), "run_id": run_id}
+    text = (f"MoE on {r.corpus}: val loss {doc['val_loss']:.4f}; expert load "
+            + ", ".join(f"{v:.3f}" for v in doc["expert_load"])
+            + f" (CV {doc['load_cv']:.3f}); drop rate {doc['drop_rate']:.4f}; routing entropy "
+            f"{doc['routing_entropy']:.3f} nats (max {doc['routing_entropy_max']:.3f})\nsaved as run {run_id}")
+    emit(doc, args.json, text)
+    return 0
+
+
 def register(verbs: Any) -> None:
-    """Add ``exits`` and ``train`` to ``dynlab routing``'s verb subparsers."""
+    """Add ``exits``, ``train`` and ``moe`` to ``dynlab routing``'s verb subparsers."""
     from lab.routing.exits import ExitsConfig
     from lab.routing.policies import POLICIES
     from lab.routing.train import TrainConfig
@@ -90,3 +109,15 @@ def register(verbs: Any) -> None:
     t.add_argument("-o", "--output", help="also write the checkpoint (and its card, PATH.json) here")
     add_common_args(t, seed_default=TrainConfig.default("seed"))
     t.set_defaults(func=lambda args: _cmd_train(args, tnames))
+
+    from lab.routing.moe import MoEConfig
+
+    m = verbs.add_parser("moe", help="mixture of experts: a tiny MoE LM; expert load, load CV, drop rate, "
+                         "routing entropy, validation loss", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    mnames = add_config_arguments(m, MoEConfig, skip=("seed", "device"),
+                                  helps={"corpus": "synthetic (known per-token difficulty) or stdlib (docstrings)",
+                                         "balance_weight": "weight of the Switch load-balancing loss",
+                                         "z_weight": "weight of the router z-loss"})
+    add_common_args(m, seed_default=MoEConfig.default("seed"))
+    m.set_defaults(func=lambda args: _cmd_moe(args, mnames))
