@@ -1,5 +1,8 @@
 """Routing & early exits: widgets -> ExitsConfig -> ``ui.lab_result`` (the shipped model at once, or a finished
-training job on the same config and data) -> an operating point from the threshold slider -> every figure."""
+training job on the same config and data) -> an operating point from the threshold slider -> every figure.
+
+Token routing: widgets -> MoEConfig -> a background training job (``moe``; short runs are also computed on the
+page) -> the token -> expert map, expert load over training, routing entropy, kinds per expert, a sweep."""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ import streamlit as st
 from app import ui
 from lab.core.errors import LabInputError
 from lab.core.verbs import content_hash
-from lab.routing import figures
+from lab.routing import figures, moe_figures
 from lab.routing.data import load_dataset
 from lab.routing.exits import ExitsConfig, ExitsResult
+from lab.routing.moe import MoEConfig, MoEResult
 from lab.routing.policies import POLICIES, make_policy
 
 LAB = "routing"
@@ -84,6 +88,77 @@ def early_exits(result: ExitsResult) -> None:
     ui.figure_html_download(figures.pareto_figure(result, op), "Pareto figure (HTML)", "routing_pareto.html", where=d[1])
 
 
+QUICK_STEPS = 100  # runs this short are computed on the page; longer ones wait for the background job
+
+
+def choose_moe_config() -> MoEConfig:
+    d = MoEConfig.default
+    c = st.columns([2, 1, 1, 1, 1, 1, 1])
+    corpus = ui.url_radio("Corpus", ["synthetic", "stdlib"], "corpus", d("corpus"), where=c[0], horizontal=True,
+                          format_func={"synthetic": "synthetic (easy/hard)", "stdlib": "stdlib docstrings"}.get)
+    experts = int(ui.url_number("Experts", "experts", d("experts"), min_value=1, max_value=16, where=c[1]))
+    top_k = int(ui.url_selectbox("Top-k", [1, 2], "top_k", d("top_k"), where=c[2]))
+    cap = float(ui.url_number("Capacity factor", "capacity", d("capacity_factor"), min_value=0.05, max_value=8.0,
+                              step=0.25, where=c[3], help="an expert takes at most ceil(factor x tokens x k / N) "
+                              "tokens per batch; the overflow skips the FFN"))
+    bal = float(ui.url_number("Balance weight", "balance", d("balance_weight"), min_value=0.0, max_value=1.0,
+                              step=0.01, format="%.3f", where=c[4], help="Switch loss N sum_i f_i P_i"))
+    zw = float(ui.url_number("z-loss weight", "zloss", d("z_weight"), min_value=0.0, max_value=1.0, step=0.001,
+                             format="%.4f", where=c[5]))
+    steps = int(ui.url_number("Steps", "moe_steps", d("steps"), min_value=1, max_value=20000, step=100, where=c[6]))
+    return MoEConfig(corpus=corpus, experts=experts, top_k=top_k, capacity_factor=cap, balance_weight=bal,
+                     z_weight=zw, steps=steps, seed=ui.current_seed(), device=ui.current_device())
+
+
+def mixture_of_experts(result: MoEResult) -> None:
+    m = result.metrics()
+    cols = st.columns(5)
+    cols[0].metric("Validation loss", f"{m['val_loss']:.4f}")
+    cols[1].metric("Load CV", f"{m['load_cv']:.3f}", help="std / mean of the experts' shares (0: perfectly even)")
+    cols[2].metric("Drop rate", f"{100 * m['drop_rate']:.2f} %", help="assignments over capacity")
+    cols[3].metric("Routing entropy", f"{m['routing_entropy']:.3f} nats",
+                   help=f"mean over tokens; ln N = {result.to_json()['routing_entropy_max']:.3f} is uniform")
+    cols[4].metric("Steps", f"{result.steps_done}" + (" (stopped)" if result.stopped else ""))
+    by_kind = ", ".join(f"{k} {v:.3f}" for k, v in result.evaluation["val_loss_by_kind"].items())
+    st.markdown(f"**MoE result** {result.title()}: expert load "
+                + ", ".join(f"e{e} {100 * v:.1f} %" for e, v in enumerate(result.expert_load))
+                + f"; validation loss by kind of token: {by_kind}.")
+    layer = 0
+    if result.config.layers > 1:
+        layer = int(ui.url_slider("Layer", "moe_layer", 1, 1, result.config.layers)) - 1
+    ui.chart(moe_figures.token_map_figure(result, layer), "routing:moe_map", "routing_moe_token_map")
+    cols = st.columns(2)
+    ui.chart(moe_figures.load_over_training_figure(result), "routing:moe_load", "routing_moe_load", where=cols[0])
+    ui.chart(moe_figures.kinds_per_expert_figure(result, layer), "routing:moe_kinds", "routing_moe_kinds",
+             where=cols[1])
+    ui.chart(moe_figures.routing_curves_figure(result), "routing:moe_curves", "routing_moe_curves")
+
+
+def token_routing() -> None:
+    st.markdown("**Mixture of experts**: a tiny causal transformer LM whose FFN is a routed mixture of experts. "
+                "The synthetic corpus has known difficulty: `a b c d | a b c d = s ;` -- the copy after `|` is "
+                "*easy*, `s = (a+b+c+d) mod 10` is *hard*, the first `a b c d` is *random*.")
+    try:
+        config = choose_moe_config()
+    except LabInputError as err:
+        ui.show_error(err)
+        return
+    quick = config.steps <= QUICK_STEPS
+    with st.expander("Train (background job: live loss, stop, saved to Runs)", icon=":material/play_circle:",
+                     expanded=not quick):
+        job = ui.job_panel(LAB, "moe", config, name=f"MoE on {config.corpus}", start_label="Train MoE",
+                           curve_keys=["loss", "load_cv", "drop_rate"], panel="moe")
+    result = ui.lab_result(LAB, "moe", config, job=job, compute=quick)
+    if result is None:
+        st.info(f"Press **Train MoE** above (runs of at most {QUICK_STEPS} steps are computed here at once): "
+                "the figures appear when training ends.", icon=":material/hourglass:")
+    else:
+        mixture_of_experts(result)
+    with st.expander("Dropped tokens vs capacity factor (sweep)", icon=":material/tune:"):
+        ui.sweep_panel(LAB, "moe", config, {"capacity_factor": "0.5,0.75,1,1.25,1.5,2"},
+                       metrics=["drop_rate", "val_loss"])
+
+
 def page() -> None:
     ui.lab_header(LAB)
     tabs = ui.url_tabs(["Early exits", "Token routing"])
@@ -111,8 +186,9 @@ def page() -> None:
             early_exits(result)
     if tabs[1].open:
         with tabs[1]:
-            st.info("Token routing (mixture of experts, small/big/skip routes) is not built yet; nothing here is "
-                    "simulated in the meantime.", icon=":material/construction:")
+            token_routing()
+            st.caption("Small / big / skip routes (Duo-LLM) are not built yet; nothing here is simulated in the "
+                       "meantime.")
 
 
 page()

@@ -34,3 +34,18 @@ def test_a_bad_upload_is_one_sentence():
     at.file_uploader[0].set_value(("bad.csv", b"a,b\n1,2\n3,4\n", "text/csv")).run()
     assert not at.exception
     assert any("label column" in e.value for e in at.error)
+
+
+def test_token_routing_tab_renders_a_short_moe_run():
+    at = open_page_file("routing", timeout=120, **{"routing-tab": "Token routing"}, moe_steps="20", experts="3")
+    assert not at.error
+    assert {"Validation loss", "Load CV", "Drop rate", "Routing entropy"} <= {m.label for m in at.metric}
+    text = next(m.value for m in at.markdown if m.value.startswith("**MoE result**"))
+    assert "3 experts" in text and "e2" in text
+
+
+def test_token_routing_tab_waits_for_training_and_says_bad_input():
+    at = open_page_file("routing", timeout=120, **{"routing-tab": "Token routing"})
+    assert not at.error and any("Train MoE" in i.value for i in at.info)
+    at = open_page_file("routing", timeout=120, **{"routing-tab": "Token routing"}, experts="1", top_k="2")
+    assert any("top k" in e.value for e in at.error)
