@@ -20,6 +20,7 @@ load of every expert, its coefficient of variation, the drop rate, the routing e
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -324,14 +325,21 @@ class MoEResult:
         return np.asarray(self.evaluation["kinds_per_expert"][layer])
 
 
+def _lr_factor(i: int, steps: int) -> float:
+    """Linear warm-up over the first tenth of the steps, then a cosine decay to zero."""
+    warm = max(1, round(0.1 * steps))
+    if i < warm:
+        return (i + 1) / warm
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warm) / max(1, steps - warm))))
+
+
 def run_moe(config: MoEConfig, on_progress: ProgressCallback | None = None, data: Any = None) -> MoEResult:
     """The ``moe`` verb: train, reporting every step (loss, load CV, drop rate); stop -> the result so far."""
     seed_everything(config.seed)
     corpus = load_corpus(config.corpus)
     model = MoELM(config, len(corpus.vocab))
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(2, config.steps),
-                                                pct_start=0.1) if config.steps > 1 else None
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, functools.partial(_lr_factor, steps=config.steps))
     gen = torch.Generator().manual_seed(config.seed)
     keys = ("loss", "lm_loss", "balance_loss", "z_loss", "load_cv", "drop_rate", "routing_entropy")
     curves: dict[str, list[float]] = {k: [] for k in keys}
@@ -348,8 +356,7 @@ def run_moe(config: MoEConfig, on_progress: ProgressCallback | None = None, data
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if sched is not None:
-            sched.step()
+        sched.step()
         with torch.no_grad():
             s = [_layer_stats(r, config.experts) for r in routings]
         load_history.append([round(float(v), 5) for v in s[0]["load"]])

@@ -78,6 +78,12 @@ def test_a_few_training_steps_reduce_the_loss():
     assert len(result.passage.tokens) == 24 and len(result.load_history) == 60
 
 
+@pytest.mark.parametrize("steps", [0, 1, 2, 10])
+def test_any_number_of_steps_trains(steps):
+    result = run_moe(MoEConfig(steps=steps, d_model=16, context=12, batch_size=2, experts=2))
+    assert result.steps_done == steps and math.isfinite(result.metrics()["val_loss"])
+
+
 def test_the_synthetic_task_is_what_its_docstring_says():
     tokens, kinds = synthetic_batch(3, 30, torch.Generator().manual_seed(0))
     for row, kind in zip(tokens.tolist(), kinds.tolist(), strict=True):
