@@ -93,7 +93,7 @@ QUICK_STEPS = 100  # runs this short are computed on the page; longer ones wait 
 
 def choose_moe_config() -> MoEConfig:
     d = MoEConfig.default
-    c = st.columns([2, 1, 1, 1, 1, 1, 1])
+    c = st.columns([2, 1, 1, 1, 1, 1, 1, 1])
     corpus = ui.url_radio("Corpus", ["synthetic", "stdlib"], "corpus", d("corpus"), where=c[0], horizontal=True,
                           format_func={"synthetic": "synthetic (easy/hard)", "stdlib": "stdlib docstrings"}.get)
     experts = int(ui.url_number("Experts", "experts", d("experts"), min_value=1, max_value=16, where=c[1]))
@@ -105,9 +105,10 @@ def choose_moe_config() -> MoEConfig:
                               step=0.01, format="%.3f", where=c[4], help="Switch loss N sum_i f_i P_i"))
     zw = float(ui.url_number("z-loss weight", "zloss", d("z_weight"), min_value=0.0, max_value=1.0, step=0.001,
                              format="%.4f", where=c[5]))
-    steps = int(ui.url_number("Steps", "moe_steps", d("steps"), min_value=1, max_value=20000, step=100, where=c[6]))
+    layers = int(ui.url_selectbox("Layers", [1, 2], "layers", d("layers"), where=c[6]))
+    steps = int(ui.url_number("Steps", "moe_steps", d("steps"), min_value=1, max_value=20000, step=100, where=c[7]))
     return MoEConfig(corpus=corpus, experts=experts, top_k=top_k, capacity_factor=cap, balance_weight=bal,
-                     z_weight=zw, steps=steps, seed=ui.current_seed(), device=ui.current_device())
+                     z_weight=zw, layers=layers, steps=steps, seed=ui.current_seed(), device=ui.current_device())
 
 
 def mixture_of_experts(result: MoEResult) -> None:

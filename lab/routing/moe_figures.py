@@ -46,6 +46,9 @@ def token_map_figure(result: MoEResult, layer: int = 0, width: int = 24) -> go.F
         probs = ", ".join(f"e{j} {v:.2f}" for j, v in enumerate(p.probs[layer][i]))
         second = f" then e{p.second[layer][i]}" if p.second[layer][i] >= 0 else ""
         nxt = f"<br>loss on the next token {p.loss[i]:.3f}" if i < len(p.loss) else ""
+        if len(p.expert) > 1:
+            nxt += "<br>route over the layers: " + " -> ".join(
+                f"e{p.expert[li][i]}{'(dropped)' if p.dropped[li][i] else ''}" for li in range(len(p.expert)))
         hover[r, c] = (f"#{i} {_shown(tok)!r} ({p.kinds[i]})<br>expert e{e}{second}"
                        f"{' - DROPPED (skips the FFN)' if p.dropped[layer][i] else ''}<br>router: {probs}{nxt}")
         if p.dropped[layer][i]:

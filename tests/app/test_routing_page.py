@@ -42,6 +42,11 @@ def test_token_routing_tab_renders_a_short_moe_run():
     assert {"Validation loss", "Load CV", "Drop rate", "Routing entropy"} <= {m.label for m in at.metric}
     text = next(m.value for m in at.markdown if m.value.startswith("**MoE result**"))
     assert "3 experts" in text and "e2" in text
+    at = open_page_file("routing", timeout=120, **{"routing-tab": "Token routing"}, moe_steps="5", layers="2",
+                        top_k="2", corpus="stdlib")
+    assert not at.error and any(m.value.startswith("**MoE result**") for m in at.markdown)
+    at.slider(key="url:routing:moe_layer").set_value(2).run()
+    assert not at.exception
 
 
 def test_token_routing_tab_waits_for_training_and_says_bad_input():
