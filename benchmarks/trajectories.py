@@ -3,6 +3,7 @@ and time per predicted window on this CPU. Uses the shipped checkpoints (trained
 
     .venv/bin/python benchmarks/trajectories.py            # 5 crowd scenes, 5 springs scenes (a few minutes)
     .venv/bin/python benchmarks/trajectories.py --quick    # 2 and 2
+    .venv/bin/python benchmarks/trajectories.py --springs-only   # re-measure the springs part only
 
 Writes ``benchmarks/results/trajectories.json``. Targets (issue 12): on the crowd simulator, minADE20 and
 minFDE20 of the group model at least 25 % lower than constant velocity; group ARI >= 0.8; on dynamic
@@ -13,6 +14,7 @@ and sampled with 25-degree heading noise (Schöller et al. 2020); the target is 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
@@ -70,9 +72,10 @@ def grouping(seeds: list[int]) -> dict:
 
 def springs(scenes: int) -> dict:
     result = run_edges(EdgesConfig(train_steps=0, test_scenes=scenes, seed=0))
-    return {"what": f"shipped NRI, {scenes} held-out dynamic-springs scenes (5 particles, 400 frames, graph redrawn "
-                    "every 40 frames, windows of 20), every frame and pair, up to a permutation of the 2 edge types",
-            "edge_accuracy": result.accuracy, "per_scene": result.per_scene}
+    return {"what": f"shipped NRI, {scenes} held-out dynamic-springs scenes (seeds 10000..{10000 + scenes - 1}; "
+                    "5 particles, 400 frames, graph redrawn every 40 frames, windows of 20 tiling each scene), "
+                    "every frame and pair against the per-step true graph, up to a permutation of the 2 edge "
+                    "types", "edge_accuracy": result.accuracy, "per_scene": result.per_scene}
 
 
 def timing(repeats: int = 3) -> dict:
@@ -97,9 +100,22 @@ def timing(repeats: int = 3) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--springs-only", action="store_true",
+                        help="re-measure only the springs edge accuracy, keeping the other parts of the results file")
     args = parser.parse_args()
     torch.set_num_threads(1)
     n = 2 if args.quick else 5
+    if args.springs_only:
+        doc = json.loads(OUT.read_text())
+        t0 = time.perf_counter()
+        doc["springs"] = {**springs(n), "command": "benchmarks/trajectories.py --springs-only"
+                          + (" --quick" if args.quick else ""), "seconds": time.perf_counter() - t0}
+        doc["targets_met"]["springs_edge_accuracy_at_least_0.9"] = bool(doc["springs"]["edge_accuracy"] >= 0.9)
+        doc["checkpoints"]["nri"] = card("nri").get("trained", {}).get("seed")
+        atomic_write_json(OUT, doc)
+        print("springs", doc["springs"]["edge_accuracy"], doc["springs"]["per_scene"])
+        print(f"wrote {OUT}: targets {doc['targets_met']}")
+        return
     seeds = list(range(HELD_OUT, HELD_OUT + n))
     t0 = time.perf_counter()
     pred = prediction(seeds)

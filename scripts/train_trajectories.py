@@ -64,11 +64,15 @@ def train_predictor(name: str, minutes: float, steps: int, device: str) -> None:
 
 
 def train_nri(minutes: float, steps: int, device: str) -> None:
-    config = EdgesConfig(train_steps=steps, minutes=minutes, seed=SEEDS["nri"], device=device)
+    # windows within one graph epoch for training (the simulator's switch period is known), and the
+    # encoder given each window's least-squares linear coupling per pair (no labels; see nri.SpringsNRI)
+    config = EdgesConfig(train_steps=steps, minutes=minutes, seed=SEEDS["nri"], device=device, within_epoch=True,
+                         pair_fit=True)
     result = run_edges(config, progress("nri"))
     model = result.model
     card = {"architecture": {"model": "springs_nri", "window": model.window, "hidden": model.hidden,
-                             "edge_types": model.edge_types}, "dtype": "float16",
+                             "edge_types": model.edge_types, "projections": model.projections,
+                             "pair_fit": model.pair_fit}, "dtype": "float16",
             "trained": {"script": "scripts/train_trajectories.py", "command": " ".join(sys.argv),
                         "config": config.to_dict(), "seed": config.seed, "steps": result.steps_done,
                         "seconds": round(result.seconds, 1), "device": device, "torch": torch.__version__,

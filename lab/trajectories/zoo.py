@@ -54,7 +54,8 @@ def _load_nri(path: str, mtime: float):
 
     state, card = load_checkpoint(path, {"model": "springs_nri"})
     arch = card["architecture"]
-    model = SpringsNRI(int(arch["window"]), int(arch["hidden"]), int(arch["edge_types"]))
+    model = SpringsNRI(int(arch["window"]), int(arch["hidden"]), int(arch["edge_types"]),
+                       bool(arch.get("projections", False)), bool(arch.get("pair_fit", False)))
     model.load_state_dict(state)
     return model.eval()
 
