@@ -154,14 +154,9 @@ def url_slider(label: str, key: str, default: int | float, min_value, max_value,
 
 
 def url_checkbox(label: str, key: str, default: bool = False, *, where=st, **kwargs) -> bool:
-    def parse(raw: str) -> bool:
-        if raw.lower() in ("true", "1", "yes"):
-            return True
-        if raw.lower() in ("false", "0", "no"):
-            return False
-        raise ValueError(raw)
+    from lab.core.config import parse_bool
 
-    wkey = _initial(key, default, parse)
+    wkey = _initial(key, default, parse_bool)
     value = where.checkbox(label, value=bool(st.session_state[wkey]), key=wkey, **kwargs)
     _publish(key, value)
     return value

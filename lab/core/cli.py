@@ -19,6 +19,7 @@ import types
 import typing
 from typing import Any
 
+from lab.core.config import parse_bool
 from lab.core.errors import LabInputError
 from lab.core.files import to_jsonable
 
@@ -78,15 +79,15 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def _scalar_type(hint: Any) -> tuple[Any, bool]:
+def scalar_type(hint: Any) -> tuple[Any, bool]:
     """(argparse type, takes several values) for a field's annotation; (None, False) if not a CLI type."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _scalar_type(args[0]) if len(args) == 1 else (None, False)
+        return scalar_type(args[0]) if len(args) == 1 else (None, False)
     if origin is tuple:
         args = [a for a in typing.get_args(hint) if a is not Ellipsis]
-        inner, _ = _scalar_type(args[0]) if args else (str, False)
+        inner, _ = scalar_type(args[0]) if args else (str, False)
         return inner, True
     if hint is bool:
         return "bool", False
@@ -96,11 +97,10 @@ def _scalar_type(hint: Any) -> tuple[Any, bool]:
 
 
 def _parse_bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes", "on"):
-        return True
-    if text.lower() in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"'{text}' is not true or false")
+    try:
+        return parse_bool(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, names: list[str] | None = None,
@@ -115,7 +115,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type, name
     for f in dataclasses.fields(config_cls):
         if (names is not None and f.name not in names) or f.name in skip or f.name.startswith("_"):
             continue
-        kind, many = _scalar_type(hints.get(f.name))
+        kind, many = scalar_type(hints.get(f.name))
         if kind is None:
             continue
         default = config_cls.default(f.name)

@@ -103,6 +103,15 @@ def check_choice(what: str, value: Any, options: Iterable[Any]) -> None:
         raise LabInputError(f"unknown {what} {value!r}; choose one of {', '.join(str(o) for o in options)}.")
 
 
+def parse_bool(text: str) -> bool:
+    """``true/1/yes/on`` or ``false/0/no/off`` (any case), as written on a command line or in a URL."""
+    if text.strip().lower() in ("true", "1", "yes", "on"):
+        return True
+    if text.strip().lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"'{text}' is not true or false")
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]

@@ -124,22 +124,19 @@ def parse_grid(texts: list[str], lab: str, verb: str) -> dict[str, list]:
 
 
 def _cast(name: str, text: str, hint: Any) -> Any:
-    kinds = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    """One grid value, typed as the config field (the command line's own rules, ``lab.core.cli``)."""
+    from lab.core.cli import scalar_type
+    from lab.core.config import parse_bool
+
     if type(None) in typing.get_args(hint) and text.lower() in ("none", "null"):
         return None
-    kind = kinds[0]
+    kind, many = scalar_type(hint)
+    if kind is None or many:
+        raise LabInputError(f"--grid cannot sweep {name} (its values are not single numbers or words).")
     try:
-        if kind is bool:
-            if text.lower() in ("true", "1", "yes"):
-                return True
-            if text.lower() in ("false", "0", "no"):
-                return False
-            raise ValueError(text)
-        if kind in (int, float, str):
-            return kind(text)
+        return parse_bool(text) if kind == "bool" else kind(text)
     except ValueError:
-        raise LabInputError(f"--grid {name}: '{text}' is not a {kind.__name__}.") from None
-    raise LabInputError(f"--grid cannot sweep {name} (its values are not single numbers or words).")
+        raise LabInputError(f"--grid {name}: '{text}' is not a {'bool' if kind == 'bool' else kind.__name__}.") from None
 
 
 @dataclass
