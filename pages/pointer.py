@@ -31,20 +31,22 @@ def read_instances(data: bytes, name: str, task: str):
 
 
 def controls():
-    c, d = st.columns([1.2, 1, 0.8, 2.4, 1]), SolveConfig.default
+    c, d = st.columns([1.1, 0.95, 0.7, 2.6, 1]), SolveConfig.default
     task = ui.url_selectbox("Task", list(TASKS), "task", d("task"), where=c[0], format_func=TASK_LABELS.get)
     source = ui.url_selectbox("Instance", list(SOURCES), "src", "random", where=c[1], format_func=SOURCES.get,
                               help="random: uniform points, seeded by the sidebar seed")
     n = ui.url_number("n points", "n", d("n"), min_value=3, max_value=300, step=1, where=c[2])
     options = method_options(task, trained_options(task, st.session_state.get(TRAINED, [])))
     by_key = {o.key: o for o in options}
-    option = by_key[ui.url_selectbox("Method", list(by_key), "method", default_method(options).key, where=c[3],
+    # The hull's output rule shares the method's column, so it does not push the page down a row.
+    method_col, rule_col = c[3].columns([2.4, 1]) if task == "hull" else (c[3], None)
+    option = by_key[ui.url_selectbox("Method", list(by_key), "method", default_method(options).key, where=method_col,
                                      format_func=lambda k: by_key[k].label)]
     decode = ui.url_selectbox("Decoding", [m for m in METHODS if task != "delaunay" or m != "pomo"], "decode",
                               d("decode"), where=c[4], disabled=option.model is None, help=METHOD_HELP)
-    rule = ui.url_selectbox("Output rule", list(HULL_RULES), "rule", d("hull_rule"), where=c[4],
+    rule = ui.url_selectbox("Output rule", list(HULL_RULES), "rule", d("hull_rule"), where=rule_col,
                             disabled=option.model is None, help=HULL_RULE_HELP) if task == "hull" else d("hull_rule")
-    polish = ui.url_checkbox("Polish (2-opt + Or-opt)", "polish", d("polish"), where=c[2],
+    polish = ui.url_checkbox("Polish (2-opt + Or-opt)", "polish", d("polish"), where=c[3],
                              help="TSP: improve the tour by local search; the method's own tour and gap stay "
                                   "shown, the polished length beside them") if task == "tsp" else False
     width = {}  # how wide a search is, shown and adjustable where the decoding has one
@@ -99,11 +101,12 @@ def solution_tab(res, option, data, data_key: str) -> None:
             f"{d}: {x.headline(task)[0][1]}" + (f" ({x.headline(task)[2][1]})" if task == "tsp" else "")
             for d, x in ((config.decode, r), (other, b))), right=f"the {other} output")
     ui.chart(fig, "pointer:compare", f"{r.name}_{task}")
-    cols = st.columns(4)
-    for col, (label, (text, file_name)) in zip(cols, r.downloads(task).items(), strict=False):
+    downloads = list(r.downloads(task).items())  # one button per column, no empty slots whatever the task
+    cols = st.columns(len(downloads) + 2)
+    for col, (label, (text, file_name)) in zip(cols, downloads, strict=False):
         col.download_button(label, text, file_name)
-    ui.figure_html_download(fig, "Figure (HTML)", f"{r.name}_{task}.html", where=cols[2])
-    cols[3].download_button("Metrics (CSV)", rows_csv(res.rows()), f"{r.name}_metrics.csv")
+    ui.figure_html_download(fig, "Figure (HTML)", f"{r.name}_{task}.html", where=cols[-2])
+    cols[-1].download_button("Metrics (CSV)", rows_csv(res.rows()), f"{r.name}_metrics.csv")
     st.caption(ui.PNG_HINT)
     if option.kind in ("model", "trained"):
         with st.expander("Model card: how this checkpoint was trained, and what it measured", icon=":material/badge:"):

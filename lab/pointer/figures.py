@@ -55,7 +55,10 @@ def _square_axes(fig: go.Figure, rows: int = 1, cols: int = 1) -> None:
     else:
         for c in range(1, cols + 1):
             fig.update_yaxes(scaleanchor=f"x{'' if c == 1 else c}", scaleratio=1, row=1, col=c)
-    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 10}, legend={"orientation": "h", "y": -0.05})
+    # The legend sits below the x tick labels (anchored by its top, with room in the bottom margin), so at
+    # 1280x720 it never covers them.
+    fig.update_layout(margin={"l": 10, "r": 10, "t": 50, "b": 60},
+                      legend={"orientation": "h", "y": -0.08, "yanchor": "top", "x": 0.0, "xanchor": "left"})
 
 
 def solution_figure(points: np.ndarray, task: str, output: np.ndarray | Sequence[int], title: str = "",
