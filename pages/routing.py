@@ -6,16 +6,18 @@ page) -> the token -> expert map, expert load over training, routing entropy, ki
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from app import ui
 from lab.core.errors import LabInputError
 from lab.core.verbs import content_hash
-from lab.routing import figures, moe_figures
+from lab.routing import figures, moe_figures, robustness_figures
 from lab.routing.data import load_dataset
 from lab.routing.exits import ExitsConfig, ExitsResult
 from lab.routing.moe import MoEConfig, MoEResult
 from lab.routing.policies import POLICIES, make_policy
+from lab.routing.robustness import ATTACKS, RobustConfig
 
 LAB = "routing"
 
@@ -61,7 +63,7 @@ def choose_threshold(result: ExitsResult) -> tuple[str, float]:
     return policy, float(t)
 
 
-def early_exits(result: ExitsResult) -> None:
+def early_exits(result: ExitsResult, config: ExitsConfig, data: bytes | None, data_key: str) -> None:
     policy, t = choose_threshold(result)
     op = result.operating_point(policy, t)
     m = st.columns(5)
@@ -76,6 +78,12 @@ def early_exits(result: ExitsResult) -> None:
                 f"{op.mean_macs:,.0f} MACs per input on average ({op.speedup:.2f}x fewer than the static network's "
                 f"{result.costs.baseline:,}); exits taken: {op.histogram(result.n_exits)}.")
     st.caption(f"Model: {result.source}. Dataset {result.dataset.name}: {len(result.outputs.labels)} held-out inputs.")
+    view = ui.url_radio("View", ["compute", "robustness"], "view", "compute", horizontal=True,
+                        format_func={"compute": "compute, exits and calibration",
+                                     "robustness": "robustness: adversarial inputs (FGSM / PGD)"}.get)
+    if view == "robustness":
+        robustness(config, data, data_key, policy, t)
+        return
     ui.chart(figures.pareto_figure(result, op), "routing:pareto", "routing_pareto")
     cols = st.columns(2)
     ui.chart(figures.exit_histogram(result, op), "routing:hist", "routing_exit_histogram", where=cols[0])
@@ -86,6 +94,65 @@ def early_exits(result: ExitsResult) -> None:
     d[0].download_button("curves.csv", result.curves_csv(), file_name="routing_curves.csv", mime="text/csv",
                          icon=":material/download:", on_click="ignore")
     ui.figure_html_download(figures.pareto_figure(result, op), "Pareto figure (HTML)", "routing_pareto.html", where=d[1])
+
+
+def choose_attack(config: ExitsConfig) -> RobustConfig:
+    c = st.columns([2, 1, 3])
+    attack = ui.url_radio("Attack", list(ATTACKS), "attack", "pgd", where=c[0], horizontal=True,
+                          format_func={"fgsm": "FGSM (one step)", "pgd": "PGD (projected steps)"}.get)
+    steps = int(ui.url_number("PGD steps", "pgd_steps", RobustConfig.default("pgd_steps"), min_value=1, max_value=50,
+                              where=c[1], disabled=attack == "fgsm"))
+    c[2].caption("Both attacks, side by side: **accuracy** raises the last exit's loss (the usual attack); "
+                 "**slowdown** (DeepSloth, Hong et al. 2021) pushes the early exits toward uniform and the gates "
+                 "toward going on, so inputs exit later: the compute the exits saved is lost.")
+    return RobustConfig(dataset=config.dataset, checkpoint=config.checkpoint, attack=attack, pgd_steps=steps,
+                        steps=config.steps, width=config.width, blocks=config.blocks, pool=config.pool,
+                        gate_cost=config.gate_cost, gate_holdout=config.gate_holdout, seed=config.seed,
+                        device=config.device)
+
+
+def robustness(config: ExitsConfig, data: bytes | None, data_key: str, policy: str, t: float) -> None:
+    """The robustness view: the chosen policy and threshold under FGSM / PGD, an epsilon slider moves the view."""
+    rconfig = choose_attack(config)
+    trains = config.checkpoint == "train"
+    job = None
+    if trains:
+        job = ui.job_panel(LAB, "robust", rconfig, data=data, data_key=data_key, start_label="Train and attack",
+                           name=f"attacks on early exits ({config.dataset})", curve_keys=["loss"], panel="robust")
+    r = ui.lab_result(LAB, "robust", rconfig, data=data, data_key=data_key, job=job, compute=not trains)
+    if r is None:
+        st.info("Press **Train and attack**: the model is trained here with the same seed, then attacked.",
+                icon=":material/hourglass:")
+        return
+    eps = r.epsilons
+    value = ui.url_slider(f"Epsilon: the most any input value may change (L-inf), in {r.scale.units}", "eps",
+                          eps[len(eps) // 2], eps[0], eps[-1], step=eps[1] - eps[0])
+    i = int(np.argmin(np.abs(np.array(eps) - value)))
+    if r.scale.lo is not None:
+        st.caption(f"Digits' pixels are {r.scale.lo:g}..{r.scale.hi:g} grey levels; the model sees them standardised. "
+                   f"Epsilon {eps[i]:g} is {eps[i] / (r.scale.hi - r.scale.lo):.0%} of the range; perturbed pixels "
+                   "are clipped back into it. PGD: steps of 2.5 epsilon / steps from the clean input.")
+    clean = r.point(None, 0, policy, t)
+    m = st.columns(len(r.adversarial) + 1)
+    m[0].metric("Clean", f"{100 * clean.accuracy:.1f} %", f"mean exit {clean.exit_index.mean():.2f}",
+                delta_color="off")
+    for j, obj in enumerate(r.adversarial, start=1):
+        if i < len(r.adversarial[obj]):
+            p = r.point(obj, i, policy, t)
+            m[j].metric(f"{obj.capitalize()} attack", f"{100 * p.accuracy:.1f} %",
+                        f"mean exit {p.exit_index.mean():.2f} ({p.speedup:.1f}x MACs)", delta_color="off")
+    ui.chart(robustness_figures.robustness_curves_figure(r, policy, t, eps[i]), "routing:robust_curves",
+             "routing_robustness")
+    cols = st.columns([2, 3])
+    ui.chart(robustness_figures.exit_shift_figure(r, policy, t, i), "routing:robust_shift", "routing_exit_shift",
+             where=cols[0])
+    with cols[1]:
+        shown = [o for o in ("slowdown", "accuracy") if o in r.adversarial and i < len(r.perturbed[o])]
+        if shown:
+            obj = ui.url_radio("Digits under", shown, "attacked", shown[0], horizontal=True,
+                               format_func=lambda o: f"{o} attack")
+            ui.chart(robustness_figures.perturbed_gallery_figure(r, obj, i, policy, t), "routing:robust_gallery",
+                     "routing_perturbed")
 
 
 QUICK_STEPS = 100  # runs this short are computed on the page; longer ones wait for the background job
@@ -184,7 +251,7 @@ def page() -> None:
                 st.info("Press **Train and evaluate** above: the figures appear when training ends.",
                         icon=":material/hourglass:")
                 return
-            early_exits(result)
+            early_exits(result, config, data, data_key)
     if tabs[1].open:
         with tabs[1]:
             token_routing()

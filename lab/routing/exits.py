@@ -52,6 +52,7 @@ class ExitsConfig(LabConfig):
     batch_size: int = 64
     lr: float = 3e-3
     gate_cost: float = 0.5
+    gate_holdout: float = 0.2  # share of the training rows the gates learn from and the exits never see
     measure: bool = False  # also measure throughput on this device (samples_per_s, static and per policy)
     seed: int = 0
     device: str = "cpu"
@@ -71,7 +72,8 @@ class ExitsConfig(LabConfig):
         from lab.routing.train import TrainConfig
 
         return TrainConfig(dataset=self.dataset, width=self.width, blocks=self.blocks, pool=self.pool, steps=self.steps,
-                           batch_size=self.batch_size, lr=self.lr, gate_cost=self.gate_cost, seed=self.seed,
+                           batch_size=self.batch_size, lr=self.lr, gate_cost=self.gate_cost,
+                           gate_holdout=self.gate_holdout, seed=self.seed,
                            device=self.device)
 
 
@@ -233,27 +235,45 @@ def load_model(path: str | Path, ds: Dataset) -> ExitNet:
     return model.eval()
 
 
-def run_exits(config: ExitsConfig, on_progress: ProgressCallback | None = None, data: Any = None) -> ExitsResult:
-    """The ``exits`` verb (see the module docstring). ``data``: an uploaded CSV's bytes, named by ``dataset``."""
-    from lab.routing.train import exit_outputs, train_exitnet
+@dataclass
+class ObtainedModel:
+    """A model for a verb, where it came from, and its training (when trained here)."""
 
-    ds = load_dataset(config.dataset, data)
-    names = config.policies()
+    model: ExitNet
+    source: str  # a checkpoint path, or "trained here"
+    curves: dict[str, list[float]]
+    stopped: bool
+    total: int  # progress steps of the whole verb: training (if any) plus ``after``
+
+
+def obtain_model(config: ExitsConfig, ds: Dataset, data: Any = None, on_progress: ProgressCallback | None = None,
+                 after: int = 0) -> ObtainedModel:
+    """The model ``config.checkpoint`` names: the shipped one (trained here when none ships for ``ds``), a .pt
+    path, or ``train``: trained here, reporting steps out of ``config.steps + after`` (the verb's later work)."""
+    from lab.routing.train import train_exitnet
+
     path = None
     if config.checkpoint == "shipped":
         path = SHIPPED.get(ds.name) if data is None else None
         path = path if path is not None and path.exists() else None
     elif config.checkpoint != "train":
         path = Path(config.checkpoint)
-    train_curves: dict[str, list[float]] = {}
-    stopped = False
     if path is not None:
-        model, source = load_model(path, ds), str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
-        total = len(names)
-    else:
-        total = config.steps + len(names)
-        trained = train_exitnet(ds, config.train_config(), on_progress, progress_total=total)
-        model, source, train_curves, stopped = trained.model, "trained here", trained.curves, trained.stopped
+        source = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+        return ObtainedModel(load_model(path, ds), source, {}, False, after)
+    total = config.steps + after
+    trained = train_exitnet(ds, config.train_config(), on_progress, progress_total=total)
+    return ObtainedModel(trained.model, "trained here", trained.curves, trained.stopped, total)
+
+
+def run_exits(config: ExitsConfig, on_progress: ProgressCallback | None = None, data: Any = None) -> ExitsResult:
+    """The ``exits`` verb (see the module docstring). ``data``: an uploaded CSV's bytes, named by ``dataset``."""
+    from lab.routing.train import exit_outputs
+
+    ds = load_dataset(config.dataset, data)
+    names = config.policies()
+    got = obtain_model(config, ds, data, on_progress, after=len(names))
+    model, source, train_curves, stopped, total = got.model, got.source, got.curves, got.stopped, got.total
     probs, gates = exit_outputs(model, ds.x_test)
     outputs = ExitOutputs(probs, gates, ds.y_test)
     costs = exit_costs(model)

@@ -92,12 +92,18 @@ class ExitNet(nn.Module):
         head = self.exits[k]
         return head[2](feats) if isinstance(head, nn.Sequential) else head(feats)
 
-    def gate(self, k: int, feats: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        """Gate logit (B,) of exit ``k``; it sees features and probabilities, detached from the exit's loss."""
-        return self.gates[k](torch.cat([feats.detach(), prob_stats(logits.detach())], dim=1)).squeeze(1)
+    def gate(self, k: int, feats: torch.Tensor, logits: torch.Tensor, attached: bool = False) -> torch.Tensor:
+        """Gate logit (B,) of exit ``k`` from features (B, F) and class logits (B, C).
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every exit on every input: logits (E, B, C) and gate logits (E-1, B)."""
+        Training detaches both, so the gates' loss never moves the exits; ``attached`` keeps the gradient
+        to the input (an attack on the gates, :mod:`lab.routing.robustness`).
+        """
+        if not attached:
+            feats, logits = feats.detach(), logits.detach()
+        return self.gates[k](torch.cat([feats, prob_stats(logits)], dim=1)).squeeze(1)
+
+    def forward(self, x: torch.Tensor, attached: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every exit on every input: logits (E, B, C) and gate logits (E-1, B) (``attached``: see :meth:`gate`)."""
         logits, gates = [], []
         h = x
         for k in range(self.n_exits):
@@ -106,7 +112,7 @@ class ExitNet(nn.Module):
             z = self.classify(k, feats)
             logits.append(z)
             if k < self.n_exits - 1:
-                gates.append(self.gate(k, feats, z))
+                gates.append(self.gate(k, feats, z, attached))
         gate_t = torch.stack(gates) if gates else x.new_zeros((0, x.shape[0]))
         return torch.stack(logits), gate_t
 

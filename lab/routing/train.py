@@ -3,10 +3,19 @@
 Loss per batch, with exits ``k = 0..E-1``, class logits ``z_k`` and gate probabilities ``g_k``:
 
 - exits: ``sum_k w_k CE(z_k, y) / sum_k w_k`` (BranchyNet; equal weights unless ``exit_weights``);
-- gates: the expected loss of stopping where the gates say, plus compute. The probability of stopping
-  at exit ``k`` is ``q_k = g_k prod_{j<k} (1 - g_j)`` (``g_{E-1} = 1``); the gate loss is
-  ``sum_k q_k (CE_k + gate_cost * macs_k / macs_static)`` with ``CE_k`` detached, so the gates learn
-  *where* to stop while the exits learn to classify, in the same steps, each from its own loss.
+- gates: with ``L_k = CE_k + gate_cost * macs_k / macs_static`` (``CE_k`` detached: the gates never move
+  the exits), gate ``k``'s target is 1 where stopping at ``k`` costs no more than the best later exit,
+  ``L_k <= min_{j>k} L_j``, and its loss is the binary cross-entropy with that target. The gates learn
+  *where* to stop while the exits learn to classify, in the same steps, each from its own loss (JEI-DNN's
+  point, Regol et al. 2023: gates trained with the exits against a loss weighing accuracy and cost).
+
+Two things make the gates decide per input. Their ``CE_k`` are measured on rows the exits never train
+on (``gate_holdout``, a stratified share of the training split fixed by the seed), drawn in the same
+steps: on the exits' own rows the losses soon are near zero at every exit, which says nothing about a
+new input. And the loss is a per-gate cross-entropy, not the expected loss under the gates' stopping
+distribution ``sum_k q_k L_k`` that the first shipped model used: that objective drove every gate's
+sigmoid to 0 or 1 for every input within the first steps (gates 0, 0, 1 on all 539 held-out digits,
+held-out losses or not), where its gradient vanishes; a cross-entropy's gradient ``g - target`` does not.
 
 The verb ``train`` returns the model and its card (``model.pt`` + ``model.json``: a checkpoint).
 """
@@ -45,6 +54,7 @@ class TrainConfig(LabConfig):
     lr: float = 3e-3
     exit_weights: tuple[float, ...] = ()  # one per exit; empty: equal weights
     gate_cost: float = 0.5  # lambda: compute's price in the gates' loss, in units of the static net's MACs
+    gate_holdout: float = 0.2  # share of the training rows kept from the exits for the gates' loss (0: none)
     seed: int = 0
     device: str = "cpu"
 
@@ -61,6 +71,8 @@ class TrainConfig(LabConfig):
             raise LabInputError(f"blocks is {self.blocks}; use at most 8.")
         if not self.lr > 0:
             raise LabInputError(f"lr is {self.lr}; use a positive learning rate.")
+        if not 0.0 <= self.gate_holdout < 1.0:
+            raise LabInputError(f"gate holdout is {self.gate_holdout}; use a share in [0, 1).")
         if self.gate_cost < 0:
             raise LabInputError(f"gate cost is {self.gate_cost}; use a non-negative number.")
         if self.exit_weights and (len(self.exit_weights) != self.blocks or min(self.exit_weights) < 0
@@ -69,18 +81,41 @@ class TrainConfig(LabConfig):
                                 "(one per block), not all zero.")
 
 
-def gate_loss(logits: torch.Tensor, gate_logits: torch.Tensor, y: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
-    """Expected (detached) exit loss plus compute under the gates' stopping distribution.
+def gate_split(y: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(exit rows, gate rows) of a training split's labels ``y`` (N,): a stratified ``holdout`` share for the gates.
 
-    logits (E, B, C), gate_logits (E-1, B), y (B,), cost (E,) cumulative MACs / static MACs.
+    With ``holdout`` 0, or too few rows to hold any out, both are every row (gates learn on the exits' rows).
+    """
+    from lab.routing.data import split_indices
+
+    every = np.arange(len(y))
+    if holdout <= 0:
+        return every, every
+    exit_rows, gate_rows = split_indices(y, holdout, seed)
+    if len(gate_rows) == 0 or len(exit_rows) == 0:
+        return every, every
+    return exit_rows, gate_rows
+
+
+def gate_targets(ce: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
+    """(E-1, B) 1 where stopping at exit ``k`` costs no more than the best later exit, else 0.
+
+    ``ce`` (E, B) the exits' losses, ``cost`` (E,) the compute price of stopping at each exit: exit ``k``
+    is worth stopping at when ``ce_k + cost_k <= min_{j > k} (ce_j + cost_j)``.
+    """
+    total = ce + cost[:, None]  # (E, B)
+    later_best = torch.flip(torch.cummin(torch.flip(total[1:], [0]), dim=0).values, [0])  # (E-1, B): min over j > k
+    return (total[:-1] <= later_best).to(ce.dtype)
+
+
+def gate_loss(logits: torch.Tensor, gate_logits: torch.Tensor, y: torch.Tensor, cost: torch.Tensor) -> torch.Tensor:
+    """Each gate's binary cross-entropy against :func:`gate_targets` of the (detached) exit losses.
+
+    logits (E, B, C), gate_logits (E-1, B), y (B,), cost (E,) cumulative MACs / static MACs times the price.
     """
     e, b, _ = logits.shape
     ce = F.cross_entropy(logits.reshape(e * b, -1), y.repeat(e), reduction="none").reshape(e, b).detach()
-    g = torch.sigmoid(gate_logits)  # (E-1, B)
-    go_on = torch.cumprod(torch.cat([torch.ones_like(g[:1]), 1 - g]), dim=0)  # (E, B): reached exit k
-    stop = torch.cat([g, torch.ones_like(g[:1])])  # (E, B): stop at k once reached
-    q = go_on * stop  # (E, B), sums to 1 over k
-    return (q * (ce + cost[:, None])).sum(0).mean()
+    return F.binary_cross_entropy_with_logits(gate_logits, gate_targets(ce, cost))
 
 
 def exits_loss(logits: torch.Tensor, y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -110,8 +145,11 @@ def train_exitnet(ds: Dataset, config: TrainConfig, on_progress: ProgressCallbac
     weights = torch.tensor(config.exit_weights or [1.0] * config.blocks, dtype=torch.float32)
     device = torch.device(config.device if config.device != "auto" else "cpu")
     model.to(device)
-    x = torch.from_numpy(ds.x_train).to(device)
-    y = torch.from_numpy(ds.y_train).to(device)
+    exit_rows, gate_rows = gate_split(ds.y_train, config.gate_holdout, config.seed)
+    x = torch.from_numpy(ds.x_train[exit_rows]).to(device)
+    y = torch.from_numpy(ds.y_train[exit_rows]).to(device)
+    xg = torch.from_numpy(ds.x_train[gate_rows]).to(device)  # the gates' rows (the exits' own when none held out)
+    yg = torch.from_numpy(ds.y_train[gate_rows]).to(device)
     cost, weights = cost.to(device), weights.to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, config.steps))
@@ -124,7 +162,14 @@ def train_exitnet(ds: Dataset, config: TrainConfig, on_progress: ProgressCallbac
         idx = torch.randint(0, len(x), (min(config.batch_size, len(x)),), generator=gen).to(device)
         logits, gates = model(x[idx])
         l_exit = exits_loss(logits, y[idx], weights)
-        l_gate = gate_loss(logits, gates, y[idx], cost) if gates.shape[0] else logits.new_zeros(())
+        if gates.shape[0] and len(gate_rows) != len(ds.y_train):
+            jdx = torch.randint(0, len(xg), (min(config.batch_size, len(xg)),), generator=gen).to(device)
+            logits_g, gates = model(xg[jdx])  # the exits get no gradient from here: CE_k and features detached
+            l_gate = gate_loss(logits_g, gates, yg[jdx], cost)
+        elif gates.shape[0]:
+            l_gate = gate_loss(logits, gates, y[idx], cost)
+        else:
+            l_gate = logits.new_zeros(())
         loss = l_exit + l_gate
         opt.zero_grad()
         loss.backward()
