@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/routing.py            # shipped model + a global-pool variant (about 2 min)
     .venv/bin/python benchmarks/routing.py --quick    # shipped model only
+    .venv/bin/python benchmarks/routing.py --skip moe robust   # leave out the MoE balance and robustness sections
 
 Writes ``benchmarks/results/routing.json``. Targets: speed-up at <= 1 point of accuracy loss vs the
 last exit of >= 3x in mean MACs and >= 2x in measured CPU throughput (BranchyNet reports 5.4x on MNIST
@@ -10,6 +11,10 @@ with LeNet); ECE of the learned gate vs thresholding at those operating points.
 Measured throughput: the static network (every block, last classifier) and a real early-exit pass
 (inputs leave the batch as they exit, :mod:`lab.routing.throughput`) over the held-out split in
 batches of 256, best of 5 passes, one CPU thread.
+
+MoE: load coefficient of variation, drop rate, routing entropy and validation loss of the default MoE
+(``dynlab routing moe``) with balance weight 0 / 0.01 / 0.1, seeds 0-2. Robustness: the shipped model under
+PGD (10 steps) for both attack objectives (``dynlab routing robust``), summarised at epsilon = 2 grey levels.
 
 ``--quick`` skips the variant with global-average-pool exits (``pool=1``): early exits blind to
 position, which makes the trade-off harder; it is trained here with the shipped model's recipe.
@@ -33,6 +38,48 @@ from lab.core.inputs import read_json  # noqa: E402
 from lab.routing.exits import SHIPPED, ExitsConfig, run_exits  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "routing.json"
+MOE_BALANCE_WEIGHTS = (0.0, 0.01, 0.1)
+MOE_SEEDS = (0, 1, 2)
+ROBUST_EPSILON = 2.0  # grey levels of 16: the robustness summary's operating point
+
+
+def moe_balance() -> dict:
+    """Load CV and drop rate of the default MoE (``dynlab routing moe``) with and without the balancing loss."""
+    import numpy as np
+
+    from lab.routing.moe import MoEConfig, run_moe
+
+    rows = {}
+    for w in MOE_BALANCE_WEIGHTS:
+        runs = [run_moe(MoEConfig(balance_weight=w, seed=s)).to_json() for s in MOE_SEEDS]
+        rows[f"{w:g}"] = {key: {"per_seed": [r[key] for r in runs], "mean": float(np.mean([r[key] for r in runs])),
+                                "std": float(np.std([r[key] for r in runs]))}
+                          for key in ("load_cv", "drop_rate", "routing_entropy", "val_loss")}
+    return {"command_per_point": "dynlab routing moe --balance-weight W --seed S --json", "seeds": list(MOE_SEEDS),
+            "balance_weight": rows}
+
+
+def robustness() -> dict:
+    """The shipped model under PGD (10 steps) at every epsilon; each policy at its clean <= 1 point threshold."""
+    from lab.routing.robustness import RobustConfig, run_robust
+
+    start = time.perf_counter()
+    r = run_robust(RobustConfig(checkpoint=str(SHIPPED["digits"]), attack="pgd", pgd_steps=10))
+    doc = r.to_json()
+    i = r.epsilons.index(ROBUST_EPSILON)
+    summary = {}
+    for name in ("max_prob", "entropy", "patience", "gate"):
+        t = r.thresholds[name]
+        clean = r.point(None, 0, name, t)
+        row = {"threshold": t, "clean_accuracy": clean.accuracy, "clean_mean_exit": float(clean.exit_index.mean()),
+               "clean_speedup": clean.speedup}
+        for obj in r.adversarial:
+            p = r.point(obj, i, name, t)
+            row[obj] = {"accuracy": p.accuracy, "mean_exit": float(p.exit_index.mean()), "speedup": p.speedup}
+        summary[name] = row
+    return {"command": "dynlab routing robust --attack pgd --pgd-steps 10 --json", "epsilon": ROBUST_EPSILON,
+            "epsilon_units": r.scale.units, f"at_epsilon_{ROBUST_EPSILON:g}": summary, "curves": doc,
+            "seconds": time.perf_counter() - start}
 
 
 def case(config: ExitsConfig) -> dict:
@@ -55,11 +102,13 @@ def case(config: ExitsConfig) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--skip", nargs="*", default=[], choices=["moe", "robust"], help="sections to leave out")
     args = p.parse_args()
     torch.set_num_threads(1)
     card = read_json(SHIPPED["digits"].with_suffix(".json"))
     results = {"machine": {"platform": platform.platform(terse=True), "torch": torch.__version__, "threads": 1},
-               "command": "python benchmarks/routing.py" + (" --quick" if args.quick else ""),
+               "command": "python benchmarks/routing.py" + (" --quick" if args.quick else "")
+               + (" --skip " + " ".join(args.skip) if args.skip else ""),
                "shipped": case(ExitsConfig(checkpoint=str(SHIPPED["digits"]), measure=True))}
     results["shipped"]["card_command"] = card.get("command")
     if not args.quick:
@@ -77,6 +126,10 @@ def main() -> int:
         "ece_gate_at_1pt": shipped["gate"]["ece_at_1pt"],
         "ece_thresholding_at_1pt": {k: v["ece_at_1pt"] for k, v in thresholded.items()},
     }
+    if "moe" not in args.skip:
+        results["moe_balance"] = moe_balance()
+    if "robust" not in args.skip:
+        results["robustness"] = robustness()
     atomic_write_json(OUT, results)
     t = results["targets"]
     print(f"{t['best_thresholded_policy']}: {t['speedup_macs_at_1pt']:.2f}x MACs, "

@@ -84,8 +84,9 @@ def shown_inputs(result: RobustResult, objective: str, index: int, policy: str, 
 
 def perturbed_gallery_figure(result: RobustResult, objective: str, index: int, policy: str, threshold: float,
                              n: int = 8) -> go.Figure:
-    """Clean digits (top row), the attacked ones (middle) and the perturbation (bottom), each labelled with
-    its exit and prediction. Feature vectors are drawn as one-row strips. One heatmap per row of tiles."""
+    """Clean inputs (top row), the attacked ones (middle) and the change (bottom, red up, blue down), each
+    labelled with the exit it took and its prediction. Digits are drawn as images, feature vectors as
+    one-row strips. One pair of heatmaps on one axis, so the three rows of tiles line up."""
     idx = shown_inputs(result, objective, index, policy, threshold, n)
     clean = result.point(None, 0, policy, threshold)
     adv = result.point(objective, index, policy, threshold)
@@ -94,33 +95,35 @@ def perturbed_gallery_figure(result: RobustResult, objective: str, index: int, p
     preds0 = result.clean.preds[clean.exit_index[idx], idx]
     preds1 = result.outputs(objective, index).preds[adv.exit_index[idx], idx]
     eps = result.epsilons[index]
-    titles = ("clean", f"{objective} attack, epsilon = {eps:g}", "perturbation (attacked - clean)")
-    fig = make_subplots(rows=3, cols=1, subplot_titles=titles, vertical_spacing=0.12)
 
-    def strip(images: np.ndarray) -> np.ndarray:
-        tiles = [im[0][::-1] if im.ndim == 3 else np.asarray(im, dtype=float)[None] for im in images]
-        gap = np.full((tiles[0].shape[0], 1), np.nan)
-        return np.concatenate([t for tile in tiles for t in (tile, gap)][:-1], axis=1)
+    def tile(v: np.ndarray) -> np.ndarray:
+        return v[0][::-1] if v.ndim == 3 else np.asarray(v, dtype=float)[None]
 
+    th, tw = tile(x0[0]).shape
+    gap, label_h = 1, 2  # a column between tiles; rows of room under each tile row for its labels
+    row_h = th + label_h
+    images = np.full((3 * row_h, len(idx) * (tw + gap)), np.nan)
+    change = images.copy()
+    for j in range(len(idx)):
+        c0 = j * (tw + gap)
+        images[2 * row_h + label_h:, c0:c0 + tw] = tile(x0[j])  # y grows upward: clean on top
+        images[row_h + label_h:2 * row_h, c0:c0 + tw] = tile(x1[j])
+        change[label_h:row_h, c0:c0 + tw] = tile(x1[j] - x0[j])
     lo, hi = (result.scale.lo, result.scale.hi) if result.scale.lo is not None else (None, None)
-    fig.add_trace(go.Heatmap(z=strip(x0), colorscale="gray_r", zmin=lo, zmax=hi, showscale=False,
-                             hoverinfo="skip"), row=1, col=1)
-    fig.add_trace(go.Heatmap(z=strip(x1), colorscale="gray_r", zmin=lo, zmax=hi, showscale=False,
-                             hoverinfo="skip"), row=2, col=1)
     bound = max(eps, 1e-9)
-    fig.add_trace(go.Heatmap(z=strip(x1 - x0), colorscale="RdBu_r", zmin=-bound, zmax=bound, showscale=False,
-                             hovertemplate="change %{z:.2f}<extra></extra>"), row=3, col=1)
-    width = strip(x0[:1]).shape[1] + 1
-    for row, (ex, preds) in enumerate(((clean.exit_index[idx], preds0), (adv.exit_index[idx], preds1)), start=1):
+    fig = go.Figure(go.Heatmap(z=images, colorscale="gray_r", zmin=lo, zmax=hi, showscale=False, hoverinfo="skip"))
+    fig.add_trace(go.Heatmap(z=change, colorscale="RdBu_r", zmin=-bound, zmax=bound, showscale=False,
+                             hovertemplate="change %{z:.2f}<extra></extra>"))
+    xs = [j * (tw + gap) + (tw - 1) / 2 for j in range(len(idx))]
+    for base, ex, preds in ((2 * row_h, clean.exit_index[idx], preds0), (row_h, adv.exit_index[idx], preds1)):
         texts = [f"<span style='color:{'black' if p == labels[i] else 'red'}'>exit {k}: {classes[p]}</span>"
                  for k, p, i in zip(ex, preds, idx, strict=True)]
-        fig.add_trace(go.Scatter(x=[j * width + (width - 2) / 2 for j in range(len(idx))],
-                                 y=[-1.2] * len(idx), mode="text", text=texts, textfont=dict(size=11),
-                                 hoverinfo="skip", showlegend=False, cliponaxis=False), row=row, col=1)
+        fig.add_trace(go.Scatter(x=xs, y=[base + label_h / 2 - 0.5] * len(idx), mode="text", text=texts,
+                                 textfont=dict(size=11), hoverinfo="skip", showlegend=False))
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    for row in (1, 2, 3):
-        fig.update_yaxes(scaleanchor=f"x{'' if row == 1 else row}", row=row, col=1)
-    fig.update_layout(title="Inputs the attack moved (label: exit taken and prediction; red: wrong)",
-                      height=480, margin=dict(l=10, r=10, t=70, b=10))
+    fig.update_yaxes(tickvals=[2 * row_h + label_h + th / 2, row_h + label_h + th / 2, label_h + th / 2],
+                     ticktext=["clean", f"attacked<br>eps {eps:g}", "change"], showgrid=False, zeroline=False,
+                     scaleanchor="x" if th > 1 else None)
+    fig.update_layout(title=f"Inputs the {objective} attack moved (label: exit taken, prediction; red: wrong)",
+                      height=420, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
     return fig
