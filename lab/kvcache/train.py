@@ -1,0 +1,256 @@
+"""Training the lab's Llama on the four tasks until it answers them uncompressed.
+
+Recipe (chosen because a naive one -- one supervised answer per sequence, full-size contexts from the
+start -- stays near chance for many minutes on a CPU):
+
+- **dense supervision**: every training sequence is one context followed by ``questions`` question/answer
+  pairs (``ctx q1 a1 q2 a2 ...``); the loss is the cross-entropy of each answer at its question's last token.
+  Evaluation asks one question right after the context, the first position the training format also has;
+- **a curriculum**: the number of statements grows from 2 to the evaluation size over the first
+  ``curriculum`` fraction of the steps (then sizes are drawn from the upper half up to the full size);
+- every step takes one batch of every task (the tasks share the vocabulary and the model);
+- AdamW, linear warm-up then cosine decay to a tenth, gradient clipping at 1; sdpa attention while training
+  (faster), eager attention in the returned model (the same weights).
+
+Resumable: ``state`` names a training-state file (model, optimizer, step, curves; ``weights_only``
+loadable) written every ``save_every`` steps and read at the start when it exists. Training data for step
+``t`` are drawn from ``default_rng([seed, 7, t, task])``, so a resumed run sees the data it would have seen.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lab.core.config import LabConfig
+from lab.core.errors import LabInputError
+from lab.core.files import atomic_write_bytes, to_jsonable
+from lab.core.progress import ProgressCallback, report
+from lab.kvcache.model import build_model, checkpoint_payload, config_dict, llama_config
+from lab.kvcache.tasks import FULL_SIZE, TASKS, generate, make_batches
+from lab.kvcache.vocab import WordCodec
+
+EVAL_SEED = 20261201  # held-out samples: make_batches(task, num, EVAL_SEED) never meets a training stream
+
+
+@dataclass(frozen=True)
+class TrainConfig(LabConfig):
+    """Train the KV-cache lab's Llama on generated tasks (dense answers, a size curriculum)."""
+
+    tasks: tuple[str, ...] = TASKS
+    layers: int = 4
+    heads: int = 4
+    hidden: int = 128
+    steps: int = 4000
+    batch_size: int = 32  # sequences per task per step
+    questions: int = 16  # supervised question/answer pairs per training sequence (at most one per symbol)
+    lr: float = 2e-3
+    warmup: int = 100
+    curriculum: float = 0.3  # fraction of the steps over which contexts grow to the evaluation size
+    eval_num: int = 200  # held-out samples per task for the final accuracy
+    eval_every: int = 0  # steps between quick held-out checks (100 samples per task) in the curves; 0 = none
+    state: str = ""  # a training-state file to resume from and save to ('' = none)
+    save_every: int = 200
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
+        if not tasks:
+            raise LabInputError("tasks is empty; name at least one of " + ", ".join(TASKS) + ".")
+        for task in tasks:
+            if task not in TASKS:
+                raise LabInputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}.")
+        self.normalise("tasks", tasks)
+        for name, lo in (("layers", 1), ("heads", 1), ("hidden", 4), ("steps", 0), ("batch_size", 1),
+                         ("questions", 1), ("warmup", 0), ("eval_num", 1), ("save_every", 1), ("eval_every", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+                raise LabInputError(f"{name.replace('_', ' ')} is {value!r}; use an integer of at least {lo}.")
+        if self.hidden % self.heads:
+            raise LabInputError(f"hidden {self.hidden} is not a multiple of heads {self.heads}; choose a multiple.")
+        if not self.lr > 0:
+            raise LabInputError(f"lr is {self.lr}; use a positive learning rate.")
+        if not 0 <= self.curriculum <= 1:
+            raise LabInputError(f"curriculum is {self.curriculum}; use a fraction of the steps in [0, 1].")
+
+
+def training_batch(task: str, batch_size: int, size: int, questions: int, rng: np.random.Generator,
+                   codec: WordCodec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``batch_size`` sequences ``ctx q1 a1 q2 a2 ...`` of one size.
+
+    Returns ids (B, L) long, the positions of every question's last token (B, Q) long and the answers (B, Q).
+    """
+    rows, where, answers = [], [], []
+    for _ in range(batch_size):
+        sample = generate(task, rng, size)
+        ids, _ = codec.encode(sample.context)
+        pos, ans = [], []
+        for q in sample.queries[:questions]:
+            ids += codec.encode(q.question, first=False)[0]
+            pos.append(len(ids) - 1)
+            ans.append(codec.answer_id(q.answer))
+            ids.append(ans[-1])
+        rows.append(ids)
+        where.append(pos)
+        answers.append(ans)
+    return torch.tensor(rows), torch.tensor(where), torch.tensor(answers)
+
+
+def answer_logits(model: Any, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """Logits (B, Q, V) at ``positions`` (B, Q) of ``ids`` (B, L), without the head at every other position."""
+    hidden = model.model(input_ids=ids).last_hidden_state  # (B, L, H)
+    picked = hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1]))
+    return model.lm_head(picked)
+
+
+def curriculum_size(task: str, step: int, config: TrainConfig, rng: np.random.Generator) -> int:
+    """The context size of ``task`` at ``step``: grows from 2 to the evaluation size, then the upper half."""
+    full = FULL_SIZE[task]
+    ramp = config.curriculum * config.steps
+    top = full if ramp <= 0 else int(round(2 + (full - 2) * min(1.0, step / ramp)))
+    return int(rng.integers(max(2, top // 2), top + 1))
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    frac = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
+
+
+@torch.no_grad()
+def accuracy(model: Any, codec: WordCodec, task: str, num: int, seed: int = EVAL_SEED,
+             batch_size: int = 250) -> float:
+    """Uncompressed accuracy on ``num`` held-out samples: argmax at the question's last token == answer."""
+    model.eval()
+    correct = 0
+    for batch in make_batches(task, num, seed, codec, batch_size):
+        ids = torch.cat([batch.context, batch.question], 1).to(model.device)
+        pos = torch.full((len(batch), 1), ids.shape[1] - 1, device=ids.device)
+        correct += int((answer_logits(model, ids, pos)[:, 0].argmax(-1).cpu() == batch.answer).sum())
+    return correct / num
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    codec: WordCodec
+    config: TrainConfig
+    curves: dict[str, list[float]]
+    scores: dict[str, float]
+    steps_done: int = 0
+    stopped: bool = False
+    seconds: float = 0.0
+    card: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self) -> dict[str, Any]:
+        curves = {k: v for k, v in self.curves.items() if k != "seconds"}  # timings are not reproducible
+        out: dict[str, Any] = {**self.scores, "steps_done": self.steps_done, "train_seconds": self.seconds,
+                               "curves": curves}
+        if self.stopped:
+            out["stopped_early"] = True
+        return out
+
+    def artifacts(self) -> dict[str, bytes | str]:
+        buffer = io.BytesIO()
+        torch.save(checkpoint_payload(self.model, self.codec), buffer)
+        return {"kv_llama.pt": buffer.getvalue(), "kv_llama.json": json.dumps(to_jsonable(self.card), indent=2)}
+
+    def title(self) -> str:
+        return f"train the KV-cache Llama ({self.steps_done} steps)"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"metrics": {k: v for k, v in self.metrics().items() if k != "curves"}, "card": self.card}
+
+
+def _load_state(path: Path, config: TrainConfig, model: Any, opt: torch.optim.Optimizer) -> tuple[int, dict]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("arch") != config_dict(model.config):
+        raise LabInputError(f"{path.name} is the training state of a different model; use another --state file.")
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    return int(state["step"]), {k: list(v) for k, v in state["curves"].items()}
+
+
+def _save_state(path: Path, step: int, model: Any, opt: torch.optim.Optimizer, curves: dict) -> None:
+    buffer = io.BytesIO()
+    torch.save({"step": step, "arch": config_dict(model.config), "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "curves": curves}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, data: Any = None) -> TrainResult:
+    """The ``train`` verb: train (or resume), then measure held-out accuracy per task; a stop keeps the model."""
+    codec = WordCodec()
+    torch.manual_seed(config.seed)
+    model = build_model(llama_config(len(codec), config.layers, config.heads, config.hidden), attn="sdpa")
+    device = torch.device("cpu" if config.device in ("auto", "cpu") else config.device)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    state = Path(config.state).expanduser() if config.state else None
+    step, curves = 0, {"loss": [], "train_accuracy": [], "seconds": []}
+    if state is not None and state.exists():
+        step, curves = _load_state(state, config, model, opt)
+    start, stopped = time.perf_counter(), False
+    model.train()
+    while step < config.steps:
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(step, config)
+        loss, hits, count, tick = 0.0, 0, 0, time.perf_counter()
+        for task in config.tasks:
+            rng = np.random.default_rng([config.seed, 7, step, TASKS.index(task)])
+            ids, pos, ans = training_batch(task, config.batch_size, curriculum_size(task, step, config, rng),
+                                           config.questions, rng, codec)
+            logits = answer_logits(model, ids.to(device), pos.to(device))
+            task_loss = F.cross_entropy(logits.flatten(0, 1), ans.flatten().to(device))
+            (task_loss / len(config.tasks)).backward()
+            loss += float(task_loss.detach()) / len(config.tasks)
+            hits += int((logits.argmax(-1).cpu() == ans).sum())
+            count += ans.numel()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        curves["loss"].append(loss)
+        curves["train_accuracy"].append(hits / count)
+        curves["seconds"].append(time.perf_counter() - tick)
+        shown = {"loss": loss, "train_accuracy": hits / count}
+        if config.eval_every and step % config.eval_every == 0:
+            for task in config.tasks:
+                shown[f"held_out_{task}"] = accuracy(model, codec, task, 100, seed=EVAL_SEED + 1)
+                curves.setdefault(f"held_out_{task}", []).append(shown[f"held_out_{task}"])
+            model.train()
+        if state is not None and (step % config.save_every == 0 or step == config.steps):
+            _save_state(state, step, model, opt, curves)
+        if report(on_progress, step, config.steps, shown):
+            stopped = True
+            break
+    seconds = time.perf_counter() - start
+    if state is not None and stopped:
+        _save_state(state, step, model, opt, curves)
+    model.config._attn_implementation = "eager"
+    model.eval()
+    scores = {f"accuracy_{task}": accuracy(model, codec, task, config.eval_num) for task in config.tasks}
+    scores["accuracy_mean"] = float(np.mean(list(scores.values())))
+    card = make_card(model, config, step, scores, stopped, seconds)
+    return TrainResult(model.cpu(), codec, config, curves, scores, step, stopped, seconds, card)
+
+
+def make_card(model: Any, config: TrainConfig, steps_done: int, scores: dict[str, float], stopped: bool,
+              seconds: float) -> dict[str, Any]:
+    """The checkpoint card: architecture, how it was trained, held-out accuracy per task (uncompressed)."""
+    return {"architecture": {"model": "llama", **config_dict(model.config)}, "train_config": config.to_dict(),
+            "seed": config.seed, "steps_done": steps_done, "stopped_early": stopped, "train_seconds": round(seconds, 1),
+            "metrics": {**scores, "eval_num_per_task": config.eval_num, "eval_seed": EVAL_SEED},
+            "parameters": int(sum(p.numel() for p in model.parameters()))}

@@ -1,0 +1,133 @@
+"""Task generators: answers and answer-relevant positions re-derived from the words, seeds, batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lab.core.errors import LabInputError
+from lab.kvcache.tasks import FULL_SIZE, TASKS, generate, make_batches, task_rng
+from lab.kvcache.vocab import BOS, FEMALE, MALE, HFCodec, WordCodec
+
+
+def _statements(words: list[str]) -> list[tuple[int, list[str]]]:
+    """(start index, words) of every '.'-terminated statement after <bos>."""
+    assert words[0] == BOS
+    out, start = [], 1
+    for i, w in enumerate(words):
+        if w == ".":
+            out.append((start, words[start:i]))
+            start = i + 1
+    assert start == len(words)
+    return out
+
+
+def derive(task: str, context: list[str], question: list[str]) -> tuple[str, set[int]]:
+    """The answer and the relevant context indices, worked out from the words alone."""
+    st = _statements(context)
+    if task == "multi_entity":
+        obj, holder, where = question[2], None, None
+        for s, w in st:
+            if w[1] == "has" and w[2] == obj:
+                assert holder is None, "an object is introduced twice"
+                holder, where = w[0], {s, s + 2}
+            elif w[1] == "gives" and w[2] == obj:
+                assert w[0] == holder, "only the holder can give the object away"
+                holder, where = w[4], {s + 2, s + 4}
+        return holder, where
+    if task == "disambiguation":
+        hits = [(s, w) for s, w in st if w[:2] == question[:2]]
+        assert len(hits) == 1, "the full name must match exactly one record"
+        s, w = hits[0]
+        return w[3], {s, s + 1, s + 3}
+    if task == "coreference":
+        for k, (s, w) in enumerate(st):
+            if w[1] == "takes" and w[2] == question[2]:
+                ps, pw = st[k - 1]
+                assert pw[1] == "meets"
+                names = FEMALE if w[0] == "she" else MALE
+                refs = [j for j in (0, 2) if pw[j] in names]
+                assert len(refs) == 1, "the pronoun must fit exactly one person"
+                return pw[refs[0]], {ps + refs[0], s, s + 2}
+        raise AssertionError("no statement about the object")
+    links = {w[0]: (s, w[3]) for s, w in st}
+    s0, mid = links[question[2]]
+    s1, end = links[mid]
+    return end, {s0, s0 + 3, s1, s1 + 3}
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_answers_and_relevant_positions_match_a_rederivation(task):
+    codec = WordCodec()
+    batches = make_batches(task, 40, seed=3, codec=codec, batch_size=16)
+    assert [len(b) for b in batches] == [16, 16, 8]
+    for b in batches:
+        lc = b.context.shape[1]
+        for i in range(len(b)):
+            words = b.words[i]
+            context, question = words[:lc], words[lc:]
+            answer, relevant = derive(task, context, question)
+            assert codec.decode([b.answer[i]]) == [answer]
+            assert set(np.flatnonzero(b.relevant[i].numpy()).tolist()) == relevant
+            assert int(b.answer[i]) in b.candidates[i].tolist()
+            assert question[-1] == "?" and context == codec.decode(b.context[i])
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_query_of_a_sample_is_right_and_contexts_are_long(task):
+    rng = task_rng(task, 0)
+    for size in (2, 5, FULL_SIZE[task]):
+        sample = generate(task, rng, size)
+        assert len(sample.queries) == size and len({tuple(q.question) for q in sample.queries}) == size
+        for q in sample.queries:
+            answer, relevant = derive(task, sample.context, q.question)
+            assert q.answer == answer and set(q.relevant) == relevant
+    assert len(generate(task, rng).context) >= 100
+
+
+def test_seeds_reproduce_and_differ():
+    codec = WordCodec()
+    a, b, c = (make_batches("multi_hop", 5, s, codec)[0] for s in (1, 1, 2))
+    assert a.words == b.words and bool((a.context == b.context).all())
+    assert a.words != c.words
+
+
+def test_bad_task_and_sizes_are_one_sentence_errors():
+    with pytest.raises(LabInputError, match="unknown task"):
+        make_batches("sorting", 4, 0, WordCodec())
+    with pytest.raises(LabInputError):
+        make_batches("coreference", 0, 0, WordCodec())
+    with pytest.raises(LabInputError, match="size"):
+        generate("multi_hop", np.random.default_rng(0), 17)
+    with pytest.raises(LabInputError, match="vocabulary"):
+        WordCodec().encode(["zebra"])
+
+
+class _CharTokenizer:
+    """A stand-in tokenizer: one id per character, so words have different token counts."""
+
+    bos_token_id = 300
+    pad_token_id = None
+
+    def encode(self, text, add_special_tokens=False):
+        return [ord(ch) for ch in text]
+
+    def decode(self, ids):
+        return "".join(chr(i) for i in ids)
+
+
+def test_a_tokenizer_codec_keeps_relevant_words_and_equal_lengths_per_batch():
+    codec = HFCodec(_CharTokenizer())
+    batches = make_batches("disambiguation", 12, 0, codec, batch_size=4)
+    assert sum(len(b) for b in batches) == 12
+    for b in batches:
+        lc = b.context.shape[1]
+        for i in range(len(b)):
+            text = "".join(b.words[i]).replace(chr(300), BOS + " ")
+            words = text.split(" ")
+            context, question = words[:len(words) - 4], words[len(words) - 4:]
+            answer, relevant = derive("disambiguation", context, question)
+            kept = "".join(ch for ch, r in zip(b.words[i][:lc], b.relevant[i], strict=True) if r)
+            assert kept.split() == [w for j, w in enumerate(context) if j in relevant]
+            assert b.answer[i] == ord(" ")  # the first token of " <answer>" for this tokenizer
+            assert len(text) == b.context.shape[1] + b.question.shape[1] + len(BOS)

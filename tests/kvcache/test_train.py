@@ -1,0 +1,72 @@
+"""Training: a few steps lower the loss, a stop keeps the model, a resumed run equals an unbroken one, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lab.cli import main
+from lab.core.errors import LabInputError
+from lab.kvcache.model import load_model
+from lab.kvcache.train import TrainConfig, run_train
+
+TINY = {"layers": 1, "heads": 2, "hidden": 32, "batch_size": 8, "questions": 4, "eval_num": 8, "warmup": 0,
+        "curriculum": 0.0, "tasks": ("disambiguation",)}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_few_steps_reduce_the_loss():
+    result = run_train(TrainConfig(**TINY, steps=30, lr=1e-2))
+    loss = result.curves["loss"]
+    assert len(loss) == 30 and sum(loss[-5:]) / 5 < sum(loss[:5]) / 5 - 0.3
+    assert set(result.scores) == {"accuracy_disambiguation", "accuracy_mean"}
+    assert result.model.config._attn_implementation == "eager" and not result.model.training
+
+
+def test_stop_keeps_the_model_and_resuming_equals_an_unbroken_run(tmp_path):
+    whole = run_train(TrainConfig(**TINY, steps=4))
+    state = tmp_path / "state.pt"
+    calls = []
+    part = run_train(TrainConfig(**TINY, steps=4, state=str(state)), lambda s, t, m: calls.append(s) or s == 2)
+    assert part.stopped and part.steps_done == 2 and calls == [1, 2] and state.exists()
+    rest = run_train(TrainConfig(**TINY, steps=4, state=str(state)))
+    assert rest.steps_done == 4 and rest.curves["loss"] == pytest.approx(whole.curves["loss"])
+    for a, b in zip(whole.model.parameters(), rest.model.parameters(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(LabInputError, match="different model"):
+        run_train(TrainConfig(**{**TINY, "hidden": 16}, steps=4, state=str(state)))
+
+
+def test_the_artifacts_load_as_a_checkpoint(tmp_path):
+    result = run_train(TrainConfig(**TINY, steps=1))
+    for name, blob in result.artifacts().items():
+        (tmp_path / name).write_bytes(blob if isinstance(blob, bytes) else blob.encode())
+    loaded = load_model(str(tmp_path / "kv_llama.pt"))
+    assert loaded.card["metrics"]["eval_num_per_task"] == 8 and loaded.card["architecture"]["hidden_size"] == 32
+
+
+@pytest.mark.parametrize("changes,words", [({"tasks": ("sorting",)}, "unknown task"), ({"hidden": 33}, "multiple"),
+                                          ({"curriculum": 2.0}, "curriculum"), ({"steps": -1}, "steps")])
+def test_bad_configs_are_one_sentence_errors(changes, words):
+    with pytest.raises(LabInputError, match=words):
+        TrainConfig(**{**TINY, **changes})
+
+
+def test_dynlab_kv_train_json(capsys):
+    args = ["kv", "train", "--layers", "1", "--heads", "2", "--hidden", "16", "--steps", "2", "--batch-size", "2",
+            "--eval-num", "4", "--tasks", "multi_hop", "coreference", "--json"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["metrics"]) >= {"accuracy_multi_hop", "accuracy_coreference", "accuracy_mean", "steps_done"}
+    assert main(["kv", "train", "--tasks", "sorting", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown task" in err
