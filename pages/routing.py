@@ -2,7 +2,9 @@
 training job on the same config and data) -> an operating point from the threshold slider -> every figure.
 
 Token routing: widgets -> MoEConfig -> a background training job (``moe``; short runs are also computed on the
-page) -> the token -> expert map, expert load over training, routing entropy, kinds per expert, a sweep."""
+page) -> the token -> expert map, expert load over training, routing entropy, kinds per expert, a sweep. Small / big /
+skip routes: widgets -> RoutesConfig -> a background job (``routes``) -> a budget slider over the result's curves ->
+route map, difficulty over the text, one token's routes and router probabilities, loss vs compute."""
 
 from __future__ import annotations
 
@@ -12,12 +14,13 @@ import streamlit as st
 from app import ui
 from lab.core.errors import LabInputError
 from lab.core.verbs import content_hash
-from lab.routing import figures, moe_figures, robustness_figures
+from lab.routing import figures, moe_figures, robustness_figures, routes_figures
 from lab.routing.data import load_dataset
 from lab.routing.exits import ExitsConfig, ExitsResult
 from lab.routing.moe import MoEConfig, MoEResult
 from lab.routing.policies import POLICIES, make_policy
 from lab.routing.robustness import ATTACKS, RobustConfig
+from lab.routing.routes import BUDGETS, RoutesConfig, RoutesResult
 
 LAB = "routing"
 
@@ -227,6 +230,91 @@ def token_routing() -> None:
                        metrics=["drop_rate", "val_loss"])
 
 
+ROUTES_POLICIES = {"oracle": "oracle", "learned": "learned router", "best": "best routes (no budget)"}
+
+
+def choose_routes_config() -> RoutesConfig:
+    d = RoutesConfig.default
+    c = st.columns([2, 1, 1, 1])
+    corpus = ui.url_radio("Corpus", ["stdlib", "synthetic"], "r_corpus", d("corpus"), where=c[0], horizontal=True,
+                          format_func={"synthetic": "synthetic (easy/hard)", "stdlib": "stdlib docstrings"}.get)
+    layers = int(ui.url_selectbox("Layers (3^L routes)", [2, 3, 4, 5], "r_layers", d("layers"), where=c[1]))
+    steps = int(ui.url_number("LM steps", "r_steps", d("steps"), min_value=1, max_value=20000, step=100, where=c[2],
+                              help="training with random routes (every token, every layer: skip/small/big)"))
+    tol = float(ui.url_number("Tolerance (nats)", "r_tol", d("tolerance"), min_value=0.0, max_value=1.0, step=0.01,
+                              where=c[3], help="a token's best route: the cheapest within this of its best loss"))
+    return RoutesConfig(corpus=corpus, layers=layers, steps=steps, tolerance=tol, seed=ui.current_seed(),
+                        device=ui.current_device())
+
+
+def _routes_token_from_click(t: int) -> None:
+    """A click on the difficulty map (its selection, kept by Streamlit) chooses the token, before the slider."""
+    state = st.session_state.get("routing:routes_difficulty")
+    points = (state or {}).get("selection", {}).get("points", []) if isinstance(state, dict) else \
+        getattr(getattr(state, "selection", None), "points", []) or []
+    if points:
+        index = int(points[0].get("point_index", -1))
+        if 0 <= index < t and st.session_state.get("routes:clicked") != index:
+            st.session_state["routes:clicked"] = index
+            st.session_state[ui.widget_key("r_token")] = index
+
+
+def routes_view(result: RoutesResult) -> None:
+    c = st.columns([3, 2])
+    budget = float(ui.url_slider("Budget: mean FFN compute (% of all big)", "r_budget", 50, 0, 100, step=5,
+                                 where=c[0])) / 100
+    policy = ui.url_radio("Route map", list(ROUTES_POLICIES), "r_map", "oracle", where=c[1], horizontal=True,
+                          format_func=ROUTES_POLICIES.get)
+    i = min(range(len(BUDGETS)), key=lambda k: abs(BUDGETS[k] - budget))
+    pts = {name: result.curve[name][i] for name in ("oracle", "learned", "random")}
+    m = st.columns(4)
+    for col, name in zip(m, ("oracle", "learned", "random"), strict=False):
+        col.metric(f"{name} loss", f"{pts[name]['loss']:.4f}", f"compute {100 * pts[name]['compute']:.1f} %",
+                   delta_color="off")
+    m[3].metric("Learned - oracle", f"{pts['learned']['loss'] - pts['oracle']['loss']:+.4f} nats",
+                f"random - oracle {pts['random']['loss'] - pts['oracle']['loss']:+.4f}", delta_color="off")
+    st.markdown(f"**Routes at {100 * BUDGETS[i]:.0f} %**: oracle {pts['oracle']['loss']:.4f} nats at "
+                f"{100 * pts['oracle']['compute']:.1f} % compute, learned router {pts['learned']['loss']:.4f} at "
+                f"{100 * pts['learned']['compute']:.1f} %, random routes {pts['random']['loss']:.4f} at "
+                f"{100 * pts['random']['compute']:.1f} % ({result.title()}; all big {result.static['all_big']['loss']:.4f},"
+                f" all skip {result.static['all_skip']['loss']:.4f}).")
+    t = len(result.passage.tokens)
+    _routes_token_from_click(t)
+    token = int(ui.url_slider("Token (or click one in the difficulty map)", "r_token", 0, 0, t - 1))
+    ui.chart(routes_figures.route_map_figure(result, policy, BUDGETS[i], selected=token), "routing:routes_map",
+             "routing_routes_map")
+    st.plotly_chart(routes_figures.difficulty_figure(result, selected=token), key="routing:routes_difficulty",
+                    on_select="rerun", selection_mode="points", config={"displaylogo": False})
+    ui.chart(routes_figures.token_figure(result, token, BUDGETS[i]), "routing:routes_token", "routing_routes_token")
+    cols = st.columns([3, 2])
+    ui.chart(routes_figures.loss_compute_figure(result, BUDGETS[i]), "routing:routes_curve", "routing_routes_curve",
+             where=cols[0])
+    ui.chart(routes_figures.by_kind_figure(result), "routing:routes_kinds", "routing_routes_kinds", where=cols[1])
+
+
+def small_big_skip_routes() -> None:
+    st.divider()
+    st.markdown("**Small / big / skip routes** (Duo-LLM): every layer of a tiny LM offers a small FFN, a big FFN "
+                "or skipping it; the LM is trained with random routes, then an exhaustive oracle measures every "
+                "token under all 3^L routes. Compute = MACs of the FFNs a token uses, as % of all big. The learned "
+                "router (one small MLP per layer) imitates the oracle's best routes.")
+    try:
+        config = choose_routes_config()
+    except LabInputError as err:
+        ui.show_error(err)
+        return
+    with st.expander("Train (background job: live loss, stop, saved to Runs)", icon=":material/play_circle:",
+                     expanded=True):
+        job = ui.job_panel(LAB, "routes", config, name=f"routes on {config.corpus}", start_label="Train routes",
+                           curve_keys=["loss", "router_loss"], panel="routes")
+    result = ui.lab_result(LAB, "routes", config, job=job, compute=False)  # nothing trains on a first view
+    if result is None:
+        st.info("Press **Train routes** above (about a minute on one core): the route map, the loss-vs-compute "
+                "curves and the difficulty map appear when it ends.", icon=":material/hourglass:")
+        return
+    routes_view(result)
+
+
 def page() -> None:
     ui.lab_header(LAB)
     tabs = ui.url_tabs(["Early exits", "Token routing"])
@@ -255,8 +343,7 @@ def page() -> None:
     if tabs[1].open:
         with tabs[1]:
             token_routing()
-            st.caption("Small / big / skip routes (Duo-LLM) are not built yet; nothing here is simulated in the "
-                       "meantime.")
+            small_big_skip_routes()
 
 
 page()

@@ -7,7 +7,9 @@ each, a registry) -> ``exits`` (curves, speed-up, calibration; ``macs`` counts t
 
 Token routing: ``corpus`` (a synthetic task of known per-token difficulty, stdlib docstrings) -> ``moe``
 (a tiny transformer LM with a mixture-of-experts FFN: top-k, capacity, balancing and z losses) ->
-``moe_figures``.
+``moe_figures``; ``routes`` (small / big / skip FFN per layer, trained with random routes: the exhaustive
+oracle, a learned router and random routes at one compute budget; ``routes_model``, ``routes_oracle``) ->
+``routes_figures``.
 """
 
 from lab.core.labs import LabSpec, Verb
@@ -36,5 +38,10 @@ LAB = LabSpec(
         Verb("moe", "lab.routing.moe:MoEConfig", "lab.routing.moe:run_moe",
              help="mixture of experts: a tiny MoE LM; expert load, load CV, drop rate, routing entropy, loss",
              example={"steps": 5, "d_model": 32, "context": 24, "batch_size": 8}),
+        Verb("routes", "lab.routing.routes:RoutesConfig", "lab.routing.routes:run_routes",
+             help="small/big/skip routes (Duo-LLM): loss and FFN compute of oracle, learned and random routing "
+                  "at one budget",
+             example={"steps": 4, "router_steps": 3, "layers": 2, "d_model": 16, "context": 12, "batch_size": 4,
+                      "big_hidden": 32, "small_hidden": 8, "router_batches": 1, "eval_batches": 1}),
     ),
 )

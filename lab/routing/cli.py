@@ -1,4 +1,4 @@
-"""``dynlab routing exits|train|moe`` (contract in issue 10).
+"""``dynlab routing exits|train|moe|routes`` (contract in issue 10).
 
 ``exits --dataset digits|mnist1d|FILE.csv [--policy NAME] [--checkpoint PATH] --json`` prints
 ``{"last_exit_accuracy": float, "policies": {NAME: {"curve": [{"threshold", "accuracy", "mean_macs",
@@ -11,6 +11,11 @@ on stderr, exit code 2. Defaults come from the configs.
 ``moe [--corpus synthetic|stdlib] [--experts N] [--top-k 1|2] [--capacity-factor F] ... --json`` prints
 ``{"expert_load": [float per expert], "load_cv", "drop_rate", "routing_entropy", "val_loss", ...}`` (plus the
 per-kind losses, ``skipped_tokens`` and ``run_id``). Bad input (top k > experts, ...): one line, exit 2.
+
+``routes [--corpus synthetic|stdlib] [--layers L] [--budget B] ... --json`` prints ``{"budget", "oracle",
+"learned", "random", "oracle_capped": {"loss", "compute", "compute_macs", "lambda"}, "gap_learned_oracle",
+"static", "macs", "curve", "by_kind", ...}``: compute is FFN MACs per token as a fraction of the all-big route.
+Bad input (a budget outside 0-1, more than 5 layers, ...): one line, exit 2.
 """
 
 from __future__ import annotations
@@ -82,8 +87,25 @@ def _cmd_moe(args: argparse.Namespace, names: list[str]) -> int:
     return 0
 
 
+def _cmd_routes(args: argparse.Namespace, names: list[str]) -> int:
+    from lab.routing.routes import RoutesConfig
+
+    config = RoutesConfig(**config_values(args, names), seed=args.seed, device=cli_device(args.device))
+    output, run_id = _run("routes", config)
+    r = output.result
+    doc = {**r.to_json(), "run_id": run_id}
+    lines = [f"routes on {r.corpus}, {config.layers} layers, budget {100 * config.budget:.0f} % of the all-big "
+             "FFN MACs:"]
+    for name in ("oracle", "learned", "random", "oracle_capped"):
+        p = r.points[name]
+        lines.append(f"  {name:13s} loss {p.loss:.4f}  compute {100 * p.compute:5.1f} %")
+    lines.append(f"learned - oracle: {r.gap:+.4f} nats; saved as run {run_id}")
+    emit(doc, args.json, "\n".join(lines))
+    return 0
+
+
 def register(verbs: Any) -> None:
-    """Add ``exits``, ``train`` and ``moe`` to ``dynlab routing``'s verb subparsers."""
+    """Add ``exits``, ``train``, ``moe`` and ``routes`` to ``dynlab routing``'s verb subparsers."""
     from lab.routing.exits import ExitsConfig
     from lab.routing.policies import POLICIES
     from lab.routing.train import TrainConfig
@@ -121,3 +143,16 @@ def register(verbs: Any) -> None:
                                          "z_weight": "weight of the router z-loss"})
     add_common_args(m, seed_default=MoEConfig.default("seed"))
     m.set_defaults(func=lambda args: _cmd_moe(args, mnames))
+
+    from lab.routing.routes import RoutesConfig
+
+    r = verbs.add_parser("routes", help="small/big/skip routes (Duo-LLM): loss and FFN compute of oracle, learned "
+                         "and random routing at one budget", description=__doc__,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    rnames = add_config_arguments(r, RoutesConfig, skip=("seed", "device"),
+                                  helps={"corpus": "synthetic (known per-token difficulty) or stdlib (docstrings)",
+                                         "budget": "mean FFN compute as a fraction of the all-big route (0-1)",
+                                         "tolerance": "nats: the best route is the cheapest within this of the "
+                                                      "token's best loss"})
+    add_common_args(r, seed_default=RoutesConfig.default("seed"))
+    r.set_defaults(func=lambda args: _cmd_routes(args, rnames))
