@@ -71,3 +71,21 @@ def test_weights_that_do_not_fit_the_config_fail_cleanly(tmp_path):
     payload["config"] = dict(payload["config"], hidden_size=32, intermediate_size=128)
     torch.save(payload, tmp_path / "wrong.pt")
     assert "do not fit" in _one_line(tmp_path / "wrong.pt")
+
+
+def test_a_local_hugging_face_directory_loads_with_its_tokenizer(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    loaded = random_model(seed=3, layers=1, hidden=16)
+    vocab = {w: i for i, w in enumerate(loaded.codec.words)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<pad>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", pad_token="<pad>").save_pretrained(tmp_path)
+    loaded.model.save_pretrained(tmp_path)
+    again = load_model(str(tmp_path))
+    assert type(again.codec).__name__ == "HFCodec" and again.model.config._attn_implementation == "eager"
+    ours = make_batches("multi_hop", 4, 0, loaded.codec)[0]
+    theirs = make_batches("multi_hop", 4, 0, again.codec)[0]
+    assert torch.equal(ours.context, theirs.context) and torch.equal(ours.answer, theirs.answer)
+    assert torch.equal(ours.relevant, theirs.relevant)
