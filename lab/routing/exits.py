@@ -52,7 +52,7 @@ class ExitsConfig(LabConfig):
     batch_size: int = 64
     lr: float = 3e-3
     gate_cost: float = 0.5
-    gate_holdout: float = 0.2  # share of the training rows the gates learn from and the exits never see
+    gate_holdout: float = 0.0  # share of the training rows the gates learn from and the exits never see
     measure: bool = False  # also measure throughput on this device (samples_per_s, static and per policy)
     seed: int = 0
     device: str = "cpu"

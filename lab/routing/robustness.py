@@ -148,7 +148,7 @@ class RobustConfig(LabConfig):
     blocks: int = 4
     pool: int = 2
     gate_cost: float = 0.5
-    gate_holdout: float = 0.2
+    gate_holdout: float = 0.0
     seed: int = 0
     device: str = "cpu"
 

@@ -9,13 +9,18 @@ Loss per batch, with exits ``k = 0..E-1``, class logits ``z_k`` and gate probabi
   *where* to stop while the exits learn to classify, in the same steps, each from its own loss (JEI-DNN's
   point, Regol et al. 2023: gates trained with the exits against a loss weighing accuracy and cost).
 
-Two things make the gates decide per input. Their ``CE_k`` are measured on rows the exits never train
-on (``gate_holdout``, a stratified share of the training split fixed by the seed), drawn in the same
-steps: on the exits' own rows the losses soon are near zero at every exit, which says nothing about a
-new input. And the loss is a per-gate cross-entropy, not the expected loss under the gates' stopping
-distribution ``sum_k q_k L_k`` that the first shipped model used: that objective drove every gate's
-sigmoid to 0 or 1 for every input within the first steps (gates 0, 0, 1 on all 539 held-out digits,
-held-out losses or not), where its gradient vanishes; a cross-entropy's gradient ``g - target`` does not.
+Why a per-gate cross-entropy: the first shipped model minimised the expected loss under the gates'
+stopping distribution, ``sum_k q_k L_k`` with ``q_k = g_k prod_{j<k} (1 - g_j)``. That drove every gate's
+sigmoid to 0 or 1 for every input within the first steps (gates 0, 0, 1 on all 539 held-out digits),
+where its gradient vanishes, and no later step could undo it; a cross-entropy's gradient ``g - target``
+does not vanish. Measured on digits (2500 steps, seed 0): the expected-loss gates sent every digit to
+exit 2 whether their losses came from the exits' own rows or from held-out ones; the cross-entropy gates
+stop 454 digits at exit 0 and 85 at exit 1 at t = 0.5.
+
+``gate_holdout`` optionally measures the gates' ``CE_k`` on a stratified share of the training split
+that the exits never train on (fixed by the seed, drawn in the same steps), since on the exits' own rows
+the losses end near zero. It is off by default: with 0.2 held out the exits, trained on less data, lost
+1.1 points at the last exit (98.7 -> 97.6 %) on digits, more than the gates gained.
 
 The verb ``train`` returns the model and its card (``model.pt`` + ``model.json``: a checkpoint).
 """
@@ -54,7 +59,7 @@ class TrainConfig(LabConfig):
     lr: float = 3e-3
     exit_weights: tuple[float, ...] = ()  # one per exit; empty: equal weights
     gate_cost: float = 0.5  # lambda: compute's price in the gates' loss, in units of the static net's MACs
-    gate_holdout: float = 0.2  # share of the training rows kept from the exits for the gates' loss (0: none)
+    gate_holdout: float = 0.0  # share of the training rows kept from the exits for the gates' loss (0: none)
     seed: int = 0
     device: str = "cpu"
 

@@ -68,3 +68,29 @@ def test_bad_configs_are_one_sentence(tmp_path):
         run_exits(ExitsConfig(dataset="cifar"))
     with pytest.raises(LabInputError, match="no such checkpoint|no such file"):
         run_exits(ExitsConfig(checkpoint=str(tmp_path / "none.pt")))
+
+
+def test_gate_targets_stop_where_no_later_exit_is_cheaper():
+    from lab.routing.train import gate_loss, gate_targets
+
+    ce = torch.tensor([[0.1, 2.0, 2.0], [0.1, 0.2, 2.0], [0.1, 0.2, 0.1]])  # (E=3, B=3) losses
+    cost = torch.tensor([0.0, 0.5, 1.0])
+    # loss + cost per exit: input 0 (0.1, 0.6, 1.1) stop anywhere; input 1 (2.0, 0.7, 1.2) not at exit 0 but
+    # at exit 1; input 2 (2.0, 2.5, 1.1) only at the last
+    assert gate_targets(ce, cost).tolist() == [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
+    logits = torch.zeros(3, 3, 4)  # uniform exits; the gates' loss must not reach them
+    logits.requires_grad_(True)
+    g = torch.zeros(2, 3, requires_grad=True)
+    gate_loss(logits, g, torch.zeros(3, dtype=torch.long), cost).backward()
+    assert logits.grad is None or not logits.grad.any()
+    assert g.grad.abs().sum() > 0
+
+
+def test_the_shipped_gate_decides_per_input():
+    result = run_exits(ExitsConfig(policy="gate"))
+    if result.source == "trained here":
+        pytest.skip("no shipped checkpoint in this checkout")
+    assert result.outputs.gates[0].std() > 0.05  # gate probabilities differ between digits
+    depths = [np.unique(result.operating_point("gate", t).exit_index).size for t in (0.3, 0.5, 0.7, 0.9)]
+    assert max(depths) >= 2, depths  # some threshold sends different digits to different exits
+    assert result.policies["gate"].speedup_at_1pt > 3.0

@@ -1,8 +1,8 @@
 """Learned gate (in the spirit of JEI-DNN, Regol et al. 2023): stop when the exit's gate says p(stop) >= t.
 
 The gates are trained together with the exits (:func:`lab.routing.train.gate_loss`): each gate reads
-its exit's features and class probabilities and learns where stopping has the lowest expected loss
-plus compute cost, instead of a confidence being thresholded after training.
+its exit's features and class probabilities and learns, per input, whether stopping there costs no more
+(loss plus compute) than the best later exit, instead of a confidence being thresholded after training.
 """
 
 from __future__ import annotations
