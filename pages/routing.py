@@ -66,6 +66,10 @@ def choose_threshold(result: ExitsResult) -> tuple[str, float]:
     return policy, float(t)
 
 
+VIEWS = {"compute": "operating point: compute, exits taken, calibration", "exits": "each exit alone",
+         "robustness": "robustness: adversarial inputs (FGSM / PGD)"}
+
+
 def early_exits(result: ExitsResult, config: ExitsConfig, data: bytes | None, data_key: str) -> None:
     policy, t = choose_threshold(result)
     op = result.operating_point(policy, t)
@@ -75,28 +79,31 @@ def early_exits(result: ExitsResult, config: ExitsConfig, data: bytes | None, da
     m[1].metric("Speed-up (MACs)", f"{op.speedup:.2f}x")
     m[2].metric("ECE at t", f"{op.ece:.4f}")
     m[3].metric("Last exit accuracy", f"{100 * result.last_exit_accuracy:.2f} %")
-    m[4].metric(f"Best speed-up at <= 1 pt ({policy})", f"{result.policies[policy].speedup_at_1pt:.2f}x"
-                if policy in result.policies else "-")
+    m[4].metric("Best at <= 1 pt", f"{result.policies[policy].speedup_at_1pt:.2f}x"
+                if policy in result.policies else "-",
+                help=f"{POLICIES[policy].label}: the largest MAC speed-up on its curve within one point of the last exit")
     st.markdown(f"**Operating point** t = {t:g}: accuracy {100 * op.accuracy:.2f} %, "
                 f"{op.mean_macs:,.0f} MACs per input on average ({op.speedup:.2f}x fewer than the static network's "
                 f"{result.costs.baseline:,}); exits taken: {op.histogram(result.n_exits)}.")
     st.caption(f"Model: {result.source}. Dataset {result.dataset.name}: {len(result.outputs.labels)} held-out inputs.")
-    view = ui.url_radio("View", ["compute", "robustness"], "view", "compute", horizontal=True,
-                        format_func={"compute": "compute, exits and calibration",
-                                     "robustness": "robustness: adversarial inputs (FGSM / PGD)"}.get)
+    # Views, drawn one at a time: a first view of four figures instead of five (plus the robustness ones)
+    view = ui.url_radio("View", list(VIEWS), "view", "compute", horizontal=True, format_func=VIEWS.get)
     if view == "robustness":
         robustness(config, data, data_key, policy, t)
         return
-    ui.chart(figures.pareto_figure(result, op), "routing:pareto", "routing_pareto")
+    if view == "exits":
+        ui.chart(figures.exit_accuracy_figure(result), "routing:exits", "routing_exit_accuracy")
+        return
+    pareto = figures.pareto_figure(result, op)
+    ui.chart(pareto, "routing:pareto", "routing_pareto")
     cols = st.columns(2)
     ui.chart(figures.exit_histogram(result, op), "routing:hist", "routing_exit_histogram", where=cols[0])
     ui.chart(figures.reliability_figure(result, op), "routing:reliability", "routing_reliability", where=cols[1])
     ui.chart(figures.gallery_figure(result, op), "routing:gallery", "routing_gallery")
-    ui.chart(figures.exit_accuracy_figure(result), "routing:exits", "routing_exit_accuracy")
     d = st.columns(3)
     d[0].download_button("curves.csv", result.curves_csv(), file_name="routing_curves.csv", mime="text/csv",
                          icon=":material/download:", on_click="ignore")
-    ui.figure_html_download(figures.pareto_figure(result, op), "Pareto figure (HTML)", "routing_pareto.html", where=d[1])
+    ui.figure_html_download(pareto, "Pareto figure (HTML)", "routing_pareto.html", where=d[1])
 
 
 def choose_attack(config: ExitsConfig) -> RobustConfig:
@@ -183,15 +190,15 @@ def choose_moe_config() -> MoEConfig:
 
 def mixture_of_experts(result: MoEResult) -> None:
     m = result.metrics()
-    cols = st.columns(5)
+    cols = st.columns(4)  # four, not five: at 1280 px a fifth column cut "Routing entropy" short
     cols[0].metric("Validation loss", f"{m['val_loss']:.4f}")
     cols[1].metric("Load CV", f"{m['load_cv']:.3f}", help="std / mean of the experts' shares (0: perfectly even)")
     cols[2].metric("Drop rate", f"{100 * m['drop_rate']:.2f} %", help="assignments over capacity")
     cols[3].metric("Routing entropy", f"{m['routing_entropy']:.3f} nats",
                    help=f"mean over tokens; ln N = {result.to_json()['routing_entropy_max']:.3f} is uniform")
-    cols[4].metric("Steps", f"{result.steps_done}" + (" (stopped)" if result.stopped else ""))
     by_kind = ", ".join(f"{k} {v:.3f}" for k, v in result.evaluation["val_loss_by_kind"].items())
-    st.markdown(f"**MoE result** {result.title()}: expert load "
+    st.markdown(f"**MoE result** {result.title()}, {result.steps_done} steps"
+                + (" (stopped)" if result.stopped else "") + ": expert load "
                 + ", ".join(f"e{e} {100 * v:.1f} %" for e, v in enumerate(result.expert_load))
                 + f"; validation loss by kind of token: {by_kind}.")
     layer = 0
