@@ -145,15 +145,16 @@ def robustness(config: ExitsConfig, data: bytes | None, data_key: str, policy: s
     clean = r.point(None, 0, policy, t)
     m = st.columns(len(r.adversarial) + 1)
     m[0].metric("Clean", f"{100 * clean.accuracy:.1f} %", f"mean exit {clean.exit_index.mean():.2f}",
-                delta_color="off")
+                delta_color="off", delta_arrow="off")
     for j, obj in enumerate(r.adversarial, start=1):
         if i < len(r.adversarial[obj]):
             p = r.point(obj, i, policy, t)
             m[j].metric(f"{obj.capitalize()} attack", f"{100 * p.accuracy:.1f} %",
-                        f"mean exit {p.exit_index.mean():.2f} ({p.speedup:.1f}x MACs)", delta_color="off")
+                        f"mean exit {p.exit_index.mean():.2f} ({p.speedup:.1f}x MACs)", delta_color="off",
+                        delta_arrow="off")
     ui.chart(robustness_figures.robustness_curves_figure(r, policy, t, eps[i]), "routing:robust_curves",
              "routing_robustness")
-    cols = st.columns([2, 3])
+    cols = st.columns([1, 2])
     ui.chart(robustness_figures.exit_shift_figure(r, policy, t, i), "routing:robust_shift", "routing_exit_shift",
              where=cols[0])
     with cols[1]:

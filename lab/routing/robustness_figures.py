@@ -83,7 +83,7 @@ def shown_inputs(result: RobustResult, objective: str, index: int, policy: str, 
 
 
 def perturbed_gallery_figure(result: RobustResult, objective: str, index: int, policy: str, threshold: float,
-                             n: int = 8) -> go.Figure:
+                             n: int = 6) -> go.Figure:
     """Clean inputs (top row), the attacked ones (middle) and the change (bottom, red up, blue down), each
     labelled with the exit it took and its prediction. Digits are drawn as images, feature vectors as
     one-row strips. One pair of heatmaps on one axis, so the three rows of tiles line up."""
@@ -116,7 +116,7 @@ def perturbed_gallery_figure(result: RobustResult, objective: str, index: int, p
                              hovertemplate="change %{z:.2f}<extra></extra>"))
     xs = [j * (tw + gap) + (tw - 1) / 2 for j in range(len(idx))]
     for base, ex, preds in ((2 * row_h, clean.exit_index[idx], preds0), (row_h, adv.exit_index[idx], preds1)):
-        texts = [f"<span style='color:{'black' if p == labels[i] else 'red'}'>exit {k}: {classes[p]}</span>"
+        texts = [f"<span style='color:{'black' if p == labels[i] else 'red'}'>e{k}: {classes[p]}</span>"
                  for k, p, i in zip(ex, preds, idx, strict=True)]
         fig.add_trace(go.Scatter(x=xs, y=[base + label_h / 2 - 0.5] * len(idx), mode="text", text=texts,
                                  textfont=dict(size=11), hoverinfo="skip", showlegend=False))
@@ -124,6 +124,6 @@ def perturbed_gallery_figure(result: RobustResult, objective: str, index: int, p
     fig.update_yaxes(tickvals=[2 * row_h + label_h + th / 2, row_h + label_h + th / 2, label_h + th / 2],
                      ticktext=["clean", f"attacked<br>eps {eps:g}", "change"], showgrid=False, zeroline=False,
                      scaleanchor="x" if th > 1 else None)
-    fig.update_layout(title=f"Inputs the {objective} attack moved (label: exit taken, prediction; red: wrong)",
-                      height=420, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
+    fig.update_layout(title=f"Moved by the {objective} attack (e<i>k</i>: exit taken; red: wrong)",
+                      height=340, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
     return fig
