@@ -21,8 +21,8 @@ values, attention weights, position embeddings); :func:`apply_press` then calls 
 press's scoring and a read of a few tokens, not a prefill. :func:`compress_batch_hooked` runs the
 press the ordinary way (``with press(model): model(...)``); the tests check both give the same.
 
-Which positions a press keeps is read from the press itself (:mod:`lab.kvcache.keep`). The reads run with eager attention patched by
-kvpress's ``attention_patch`` (registered here as ``kvlab_eager``), so that AdaKV's masks apply and the
+Which positions a press keeps is read from the press itself (:mod:`lab.kvcache.keep`). The reads run with eager attention that applies
+AdaKV's per-head masks (registered here as ``kvlab_eager``, see :func:`register_attention`), so that the
 answer position's attention weights come back.
 
 >>> from lab.kvcache.model import random_model                                    # doctest: +SKIP
@@ -51,22 +51,36 @@ _REGISTERED = False
 
 
 def register_attention() -> None:
-    """Register :data:`LAB_ATTENTION` with transformers once (eager attention + kvpress's key masking)."""
+    """Register :data:`LAB_ATTENTION` with transformers once: eager attention that honours AdaKV's masks.
+
+    kvpress applies AdaKV's per-head masks by overwriting the masked keys with a fake key that no query of
+    the read can attend to (a hyperplane search); with the lab's small heads (head_dim 8-32) and a whole
+    question read at once, no such key may exist and kvpress raises. The same masks are applied here
+    exactly instead, as -inf in the additive attention mask of the masked (batch, head, position).
+    """
     global _REGISTERED
     if _REGISTERED:
         return
-    import kvpress  # noqa: F401  (patches transformers' attention functions for head-wise masks on import)
-    from kvpress.attention_patch import attention_patch
+    import kvpress  # noqa: F401  (kvpress patches transformers' attention functions on import)
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
     from transformers.models.llama.modeling_llama import eager_attention_forward
 
     def eager(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-        # kvpress's patch passes dropout positionally where eager_attention_forward has ``scaling``
+        masked = getattr(module, "masked_key_indices", None)
+        if query.shape[2] == key.shape[2]:
+            module.masked_key_indices = None  # a prefill: masks are for the reads after it (as kvpress does)
+        elif masked is not None:
+            b, heads, _, k_len = query.shape[0], query.shape[1], query.shape[2], key.shape[2]
+            block = torch.zeros(b, key.shape[1], k_len, dtype=query.dtype, device=query.device)
+            batch_i, head_i, seq_i = (t.to(query.device) for t in masked)
+            block[batch_i, head_i, seq_i] = float("-inf")
+            block = block.repeat_interleave(heads // key.shape[1], dim=1)[:, :, None, :]  # (B, H, 1, K)
+            attention_mask = block if attention_mask is None else attention_mask + block
         return eager_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
                                        **kwargs)
 
-    ALL_ATTENTION_FUNCTIONS.register(LAB_ATTENTION, attention_patch(eager))
+    ALL_ATTENTION_FUNCTIONS.register(LAB_ATTENTION, eager)
     ALL_MASK_ATTENTION_FUNCTIONS.register(LAB_ATTENTION, eager_mask)
     _REGISTERED = True
 
@@ -209,8 +223,11 @@ def prefill(model: Any, context: torch.Tensor, question: torch.Tensor, *, questi
 
 
 def make(press: str | Any | None, ratio: float, seed: int = 0) -> tuple[Any, bool]:
-    """(a kvpress press or None when nothing is evicted, whether it reads the prefill's attention weights)."""
-    if press is None or ratio <= 0:
+    """(a kvpress press (None for no press), whether it reads the prefill's attention weights).
+
+    At ratio 0 the press is still built and run: kvpress's own presses then return the cache unchanged.
+    """
+    if press is None:
         return None, False
     if isinstance(press, str):
         spec = check_press(press)
