@@ -3,7 +3,8 @@
 Early exits: ``data`` (digits, MNIST-1D, CSV) -> ``model`` (a backbone with an exit and a gate per
 block) trained by ``train`` (BranchyNet joint loss, gates learned alongside) -> ``policies`` (one file
 each, a registry) -> ``exits`` (curves, speed-up, calibration; ``macs`` counts the layers,
-``throughput`` measures) -> ``figures``.
+``throughput`` measures) -> ``figures``. ``robustness`` attacks the held-out inputs (FGSM / PGD; the last exit's
+loss, or a slowdown attack on the early exits and gates) -> ``robustness_figures``.
 
 Token routing: ``corpus`` (a synthetic task of known per-token difficulty, stdlib docstrings) -> ``moe``
 (a tiny transformer LM with a mixture-of-experts FFN: top-k, capacity, balancing and z losses) ->
