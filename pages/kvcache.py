@@ -1,5 +1,260 @@
-"""The kvcache lab's page (not built yet: it says so plainly)."""
+"""KV-cache physics: widgets -> CompressConfig -> ``ui.lab_result`` (small sweeps at once, larger ones as a
+background job) -> the cliff picture; one prompt under the microscope (a probe prefilled once, each press and
+ratio replayed on it, cached) -> token map, attention before/after, A/B, attention flow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import streamlit as st
 
 from app import ui
+from lab.core.errors import LabInputError
+from lab.kvcache import figures, views
+from lab.kvcache.presses import DEFAULT_PRESSES, PRESS_NAMES, PRESSES
+from lab.kvcache.sweep import TASK_NAMES, CompressConfig
+from lab.kvcache.train import TrainConfig
 
-ui.not_built("kvcache")
+LAB = "kvcache"
+#: The page's ratio grid (the CLI takes any); dense near the cliff.
+RATIOS = (0.0, 0.25, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95)
+#: Sweeps of at most this many (press, ratio, sample) readings are computed on the page; larger ones run as a job.
+QUICK = 2600
+TASK_LABELS = {"multi_entity": "multi-entity tracking", "disambiguation": "disambiguation",
+               "coreference": "coreference", "multi_hop": "multi-hop"}
+
+
+# -- cached adapters: one model per source, one probe per prompt, one view per (press, ratio) ----------------
+@st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
+def loaded_model(source: str, device: str):
+    from lab.kvcache.sweep import load
+
+    return load(source, device)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def probe(source: str, device: str, task: str, index: int, seed: int, question_aware: bool):
+    from lab.kvcache.probe import Probe
+
+    lm = loaded_model(source, device)
+    batch = views.prompt(task, index, seed, lm.codec)
+    return Probe(lm.model, batch, 0, codec=lm.codec, question_aware=question_aware, seed=seed), batch
+
+
+@st.cache_resource(show_spinner=False, max_entries=512)
+def probe_view(key: tuple, press: str, ratio: float):
+    return probe(*key)[0].view(press, ratio)
+
+
+@st.cache_resource(show_spinner="Rolling attention back from the answer ...", max_entries=64)
+def flow_result(key: tuple, press: str, ratio: float):
+    from lab.kvcache.flow import flow
+
+    source, device, task, index, seed, question_aware = key
+    batch = probe(*key)[1]
+    return flow(loaded_model(source, device).model, batch, press, ratio, question_aware=question_aware, seed=seed)
+
+
+def url_presses(label: str, key: str, default: tuple[str, ...], where) -> list[str]:
+    """A multiselect of presses bound to the URL parameter ``key`` (comma-separated)."""
+    wkey = ui.widget_key(key)
+    if wkey not in st.session_state:
+        raw = st.query_params.get(key)
+        chosen = [p for p in (raw or "").split(",") if p in PRESSES]
+        st.session_state[wkey] = chosen or list(default)
+    value = where.multiselect(label, list(PRESS_NAMES), default=st.session_state[wkey], key=wkey,
+                              format_func=figures.press_label)
+    text = ",".join(value)
+    if st.query_params.get(key) != text:
+        st.query_params[key] = text
+    return value
+
+
+# -- controls ------------------------------------------------------------------------------------------------
+def choose() -> tuple[CompressConfig | None, tuple, float]:
+    """(the sweep's config or None when no press is chosen, the probe's key, the microscope's ratio)."""
+    choices = views.model_choices()
+    names = {"shipped": "shipped checkpoint", "random": "untrained (random weights)"}
+    c = st.columns([2, 2, 1, 1.3])
+    task = ui.url_selectbox("Task", list(TASK_NAMES), "task", "multi_entity", where=c[0], format_func=TASK_LABELS.get)
+    model = ui.url_selectbox("Model", list(choices), "model", next(iter(choices)), where=c[1],
+                             format_func=lambda m: names.get(m, f"trained here ({m[4:]})"))
+    num = int(ui.url_number("Samples", "num", 48, min_value=1, max_value=2000, step=8, where=c[2],
+                            help="prompts per point of the sweep (the benchmark uses 200)"))
+    with c[3]:
+        st.write("")  # aligns the toggle with the inputs beside it
+        qa = ui.url_checkbox("Question-aware", "qa", False, help="compress the context and the question (the press "
+                             "sees the question); off: the context is compressed before the question is known")
+    c = st.columns([3, 2, 1])
+    presses = url_presses("Presses (sweep)", "presses", DEFAULT_PRESSES, where=c[0])
+    ratio = float(ui.url_slider("Compression ratio (microscope)", "ratio", 0.8, 0.0, 0.95, step=0.05, where=c[1],
+                                help="fraction of each head's cache evicted, for the prompt under the microscope"))
+    index = int(ui.url_number("Prompt #", "prompt", 0, min_value=0, max_value=999, where=c[2],
+                              help="which prompt of the task's stream (the seed is the sidebar's)"))
+    seed, device = ui.current_seed(), ui.current_device()
+    if model == "random":
+        st.caption(":material/info: The shipped checkpoint is not there yet (scripts/train_kvcache.py trains it; or "
+                   "the **Train** tab): this untrained 2-layer model answers at chance, but what each press keeps is real."
+                   if "shipped" not in choices else ":material/info: An untrained model: it answers at chance; what "
+                   "each press keeps is real.")
+    config = None
+    if presses:
+        config = CompressConfig(task=task, presses=tuple(presses), ratios=RATIOS, num=num, question_aware=qa,
+                                model=choices[model], seed=seed, device=device)
+    return config, (choices[model], device, task, index, seed, qa), ratio
+
+
+# -- tabs ----------------------------------------------------------------------------------------------------
+def cliff_tab(config: CompressConfig | None, ratio: float) -> None:
+    if config is None:
+        st.info("Choose at least one press.", icon=":material/tune:")
+        return
+    readings = len(config.presses) * len(config.ratios) * config.num
+    quick = readings <= QUICK
+    with st.expander("Run as a background job (progress, Stop, saved to Runs)", icon=":material/play_circle:",
+                     expanded=not quick):
+        job = ui.job_panel(LAB, "compress", config, name=f"KV sweep on {config.task}", start_label="Run sweep",
+                           curve_keys=["accuracy", "hallucination_rate", "ger"], panel="sweep")
+    result = ui.lab_result(LAB, "compress", config, job=job, compute=quick)
+    if result is None:
+        st.info(f"{readings:,} readings ({len(config.presses)} presses x {len(config.ratios)} ratios x {config.num} "
+                f"prompts): press **Run sweep** above (sweeps of at most {QUICK:,} are computed here at once).",
+                icon=":material/hourglass:")
+        return
+    cliffs = result.cliffs()
+    r = result.ger_hallucination_r()
+    st.markdown(f"**Cliffs** (accuracy below half of uncompressed {result.uncompressed['accuracy']:.2f}): "
+                + ", ".join(f"{figures.press_label(p)} {'none' if c is None else f'{c:.2f}'}" for p, c in cliffs.items())
+                + f" · GER vs hallucination r = {'n/a' if r is None else f'{r:.2f}'}"
+                + (" · stopped early" if result.stopped else ""))
+    fig = figures.sweep_figure(result, ratio)
+    ui.chart(fig, "kv:sweep", f"kv_sweep_{config.task}")
+    d = st.columns([1, 1, 1, 3])
+    d[0].download_button("sweep.csv", result.table_csv(), file_name=f"kv_sweep_{config.task}.csv", mime="text/csv",
+                         icon=":material/download:", on_click="ignore")
+    d[1].download_button("sweep.json", json.dumps(result.to_json(), indent=1), file_name=f"kv_sweep_{config.task}.json",
+                         mime="application/json", icon=":material/download:", on_click="ignore")
+    ui.figure_html_download(fig, "figure (HTML)", f"kv_sweep_{config.task}.html", where=d[2])
+    d[3].caption(f"{result.model}, {result.layers} layers x {result.heads} heads, {result.context_len}-token contexts; "
+                 f"{result.seconds:.1f} s. {ui.PNG_HINT}")
+
+
+def verdict(view) -> str:
+    """One line: the answer uncompressed and compressed."""
+    after = ("hallucination" if view.hallucinated else "right" if view.correct_after else "wrong")
+    return (f"uncompressed **{view.predicted_before}** (p {view.p_before:.2f}) -> compressed "
+            f"**{view.predicted_after}** (p {view.p_after:.2f}, {after})")
+
+
+def prompt_line(key: tuple, view) -> None:
+    batch = probe(*key)[1]
+    words = batch.words[0]
+    lc = int(batch.context.shape[1])
+    relevant = [f"#{p} {words[p]}" for p in np.flatnonzero(view.relevant)]
+    st.markdown(f"**Prompt #{key[3]}**: *{' '.join(words[lc:])}* answer **{view.answer}**; answer-relevant: "
+                f"{', '.join(relevant)}. {verdict(view)}")
+
+
+def microscope_tab(key: tuple, ratio: float) -> None:
+    c = st.columns([2, 5])
+    press = ui.url_selectbox("Press", list(PRESS_NAMES), "press", "snapkv", where=c[0],
+                             format_func=figures.press_label)
+    view = probe_view(key, press, ratio)
+    with c[1]:
+        prompt_line(key, view)
+        gone = view.evicted_relevant
+        st.caption("Answer-relevant tokens no head keeps, per layer: " + ", ".join(
+            f"L{i + 1} {int(g)}/{int(view.relevant.sum())}" for i, g in enumerate(gone)))
+    fig = figures.token_map_figure(view)
+    ui.chart(fig, "kv:tokens", f"kv_token_map_{press}_{ratio:.2f}")
+    ui.chart(figures.attention_figure({figures.press_label(press): view}), "kv:attention", "kv_attention")
+    d = st.columns([1, 1, 4])
+    d[0].download_button("tokens.csv", views.probe_csv(view), file_name=f"kv_prompt{key[3]}_{press}_{ratio:.2f}.csv",
+                         mime="text/csv", icon=":material/download:", on_click="ignore")
+    ui.figure_html_download(fig, "token map (HTML)", f"kv_token_map_{press}.html", where=d[1])
+    d[2].caption(ui.PNG_HINT)
+
+
+def ab_tab(key: tuple, ratio: float) -> None:
+    c = st.columns(2)
+    a = ui.url_selectbox("Press A", list(PRESS_NAMES), "a", "snapkv", where=c[0], format_func=figures.press_label)
+    b = ui.url_selectbox("Press B", list(PRESS_NAMES), "b", "streaming_llm", where=c[1],
+                         format_func=figures.press_label)
+    va, vb = probe_view(key, a, ratio), probe_view(key, b, ratio)
+    c[0].markdown(f"**A** {verdict(va)}; relevant tokens evicted from every head of a layer: "
+                  f"{int(va.evicted_relevant.sum())}")
+    c[1].markdown(f"**B** {verdict(vb)}; relevant tokens evicted from every head of a layer: "
+                  f"{int(vb.evicted_relevant.sum())}")
+    fig = figures.ab_figure(va, vb)
+    ui.chart(fig, "kv:ab", f"kv_ab_{a}_{b}")
+    ui.chart(figures.attention_figure({f"A {figures.press_label(a)}": va, f"B {figures.press_label(b)}": vb}),
+             "kv:ab_attention", "kv_ab_attention")
+
+
+def flow_tab(key: tuple, ratio: float) -> None:
+    scorers = [p for p in PRESS_NAMES if PRESSES[p].scorer]
+    c = st.columns([2, 5])
+    press = ui.url_selectbox("Press (a scorer press)", scorers, "flow_press", "snapkv", where=c[0],
+                             format_func=figures.press_label)
+    c[1].caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual, pushed "
+                 "back from the answer (right) to the input (left). **Dropped**: evicted tokens are gone; "
+                 "**merged** (Meta-Soft): each evicted value is folded into its most similar kept key's value.")
+    res = flow_result(key, press, ratio)
+    batch = probe(*key)[1]
+    relevant = batch.relevant[0].numpy().astype(bool)
+    summary = res.summary()
+    rows = [{"variant": figures.FLOW_NAMES[v], "p(answer)": float(res.probs[v][0, int(batch.answer[0])]),
+             "KL from uncompressed": s["kl_from_full"], "flow to relevant": s["flow_relevant"],
+             "flow to evicted": s["flow_gone"], "flow to context": s["flow_context"],
+             "own share of kept values": s.get("host_share")} for v, s in summary.items()]
+    st.dataframe(rows, hide_index=True)
+    mats = {v: m[0].numpy() for v, m in res.layers.items()}
+    tokens = np.array(sorted(set().union(*(views.flow_tokens(m, relevant, top=8).tolist() for m in mats.values()))))
+    graphs = {v: views.flow_graph(m, tokens) for v, m in mats.items()}
+    fig = figures.flow_figure(graphs, batch.words[0], relevant, res.gone[0].numpy().astype(bool))
+    ui.chart(fig, "kv:flow", f"kv_flow_{press}")
+    ui.figure_html_download(fig, "flow graph (HTML)", f"kv_flow_{press}.html")
+
+
+def train_tab() -> None:
+    d = TrainConfig.default
+    c = st.columns([1, 1, 1, 3])
+    steps = int(ui.url_number("Steps", "t_steps", 600, min_value=1, max_value=20000, step=100, where=c[0]))
+    layers = int(ui.url_number("Layers", "t_layers", d("layers"), min_value=1, max_value=8, where=c[1]))
+    hidden = int(ui.url_selectbox("Hidden size", [32, 64, 128, 256], "t_hidden", d("hidden"), where=c[2]))
+    c[3].caption("Trains the lab's Llama on the four tasks as a background job (dense answers, a curriculum); the "
+                 "checkpoint is saved with the run and offered in **Model** above. A `.pt` file or a Hugging Face "
+                 "model directory: `dynlab kv sweep --model PATH` on the command line.")
+    try:
+        config = TrainConfig(steps=steps, layers=layers, hidden=hidden, eval_num=100, seed=ui.current_seed(),
+                             device=ui.current_device())
+    except LabInputError as err:
+        ui.show_error(err)
+        return
+    job = ui.job_panel(LAB, "train", config, name="train the KV Llama", start_label="Train",
+                       curve_keys=["loss", "train_accuracy"], panel="train")
+    result = ui.lab_result(LAB, "train", config, job=job, compute=False)
+    if result is not None:
+        st.dataframe([result.scores], hide_index=True)
+
+
+def page() -> None:
+    ui.lab_header(LAB)
+    try:
+        config, key, ratio = choose()
+    except LabInputError as err:
+        ui.show_error(err)
+        return
+    tabs = ui.url_tabs(["Cliff", "Microscope", "A/B", "Attention flow", "Train"])
+    for tab, draw in zip(tabs, (lambda: cliff_tab(config, ratio), lambda: microscope_tab(key, ratio),
+                                lambda: ab_tab(key, ratio), lambda: flow_tab(key, ratio), train_tab), strict=True):
+        if tab.open:
+            with tab:
+                try:
+                    draw()
+                except LabInputError as err:
+                    ui.show_error(err)
+
+
+page()
