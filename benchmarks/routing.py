@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/routing.py            # shipped model + a global-pool variant (about 2 min)
     .venv/bin/python benchmarks/routing.py --quick    # shipped model only
     .venv/bin/python benchmarks/routing.py --skip moe robust   # leave out the MoE balance and robustness sections
+    .venv/bin/python benchmarks/routing.py --routes-only       # only the small/big/skip routes section (merged)
 
 Writes ``benchmarks/results/routing.json``. Targets: speed-up at <= 1 point of accuracy loss vs the
 last exit of >= 3x in mean MACs and >= 2x in measured CPU throughput (BranchyNet reports 5.4x on MNIST
@@ -15,6 +16,9 @@ batches of 256, best of 5 passes, one CPU thread.
 MoE: load coefficient of variation, drop rate, routing entropy and validation loss of the default MoE
 (``dynlab routing moe``) with balance weight 0 / 0.01 / 0.1, seeds 0-2. Robustness: the shipped model under
 PGD (10 steps) for both attack objectives (``dynlab routing robust``), summarised at epsilon = 2 grey levels.
+Routes: the default ``dynlab routing routes`` (3 layers, 600 random-route steps) on both corpora, seeds 0-2: loss
+of the oracle, the learned router and random routes at a 50 % big-module budget (mean FFN MACs <= half the
+all-big route's), and the learned - oracle gap.
 
 ``--quick`` skips the variant with global-average-pool exits (``pool=1``): early exits blind to
 position, which makes the trade-off harder; it is trained here with the shipped model's recipe.
@@ -82,6 +86,31 @@ def robustness() -> dict:
             "seconds": time.perf_counter() - start}
 
 
+ROUTES_SEEDS = (0, 1, 2)
+
+
+def routes() -> dict:
+    """Learned router vs oracle (and random routes) at a 50 % big-module budget, default config, both corpora."""
+    import numpy as np
+
+    from lab.routing.routes import RoutesConfig, run_routes
+
+    out: dict = {"command_per_point": "dynlab routing routes --corpus C --seed S --budget 0.5 --json",
+                 "seeds": list(ROUTES_SEEDS), "budget": 0.5}
+    for corpus in ("stdlib", "synthetic"):
+        start = time.perf_counter()
+        runs = [run_routes(RoutesConfig(corpus=corpus, budget=0.5, seed=s)) for s in ROUTES_SEEDS]
+        row: dict = {}
+        for key in ("oracle_loss", "learned_loss", "random_loss", "oracle_capped_loss", "oracle_compute",
+                    "learned_compute", "random_compute", "gap_learned_oracle", "gap_random_oracle", "all_big_loss",
+                    "all_skip_loss", "router_agreement"):
+            values = [r.metrics()[key] for r in runs]
+            row[key] = {"per_seed": values, "mean": float(np.mean(values)), "std": float(np.std(values))}
+        row["seconds_per_run"] = (time.perf_counter() - start) / len(runs)
+        out[corpus] = row
+    return out
+
+
 def case(config: ExitsConfig) -> dict:
     start = time.perf_counter()
     result = run_exits(config)
@@ -102,9 +131,20 @@ def case(config: ExitsConfig) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true")
-    p.add_argument("--skip", nargs="*", default=[], choices=["moe", "robust"], help="sections to leave out")
+    p.add_argument("--skip", nargs="*", default=[], choices=["moe", "robust", "routes"], help="sections to leave out")
+    p.add_argument("--routes-only", action="store_true", help="only the routes section, merged into the results file")
     args = p.parse_args()
     torch.set_num_threads(1)
+    if args.routes_only:
+        merged = read_json(OUT) if OUT.exists() else {}
+        merged["routes"] = routes()
+        atomic_write_json(OUT, merged)
+        for corpus in ("stdlib", "synthetic"):
+            r = merged["routes"][corpus]
+            print(f"routes on {corpus} at 50 %: oracle {r['oracle_loss']['mean']:.4f}, learned "
+                  f"{r['learned_loss']['mean']:.4f}, random {r['random_loss']['mean']:.4f}; learned - oracle "
+                  f"{r['gap_learned_oracle']['mean']:.4f} +- {r['gap_learned_oracle']['std']:.4f} nats")
+        return 0
     card = read_json(SHIPPED["digits"].with_suffix(".json"))
     results = {"machine": {"platform": platform.platform(terse=True), "torch": torch.__version__, "threads": 1},
                "command": "python benchmarks/routing.py" + (" --quick" if args.quick else "")
@@ -130,6 +170,8 @@ def main() -> int:
         results["moe_balance"] = moe_balance()
     if "robust" not in args.skip:
         results["robustness"] = robustness()
+    if "routes" not in args.skip:
+        results["routes"] = routes()
     atomic_write_json(OUT, results)
     t = results["targets"]
     print(f"{t['best_thresholded_policy']}: {t['speedup_macs_at_1pt']:.2f}x MACs, "

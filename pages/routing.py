@@ -277,15 +277,16 @@ def routes_view(result: RoutesResult) -> None:
     pts = {name: result.curve[name][i] for name in ("oracle", "learned", "random")}
     m = st.columns(4)
     for col, name in zip(m, ("oracle", "learned", "random"), strict=False):
-        col.metric(f"{name} loss", f"{pts[name]['loss']:.4f}", f"compute {100 * pts[name]['compute']:.1f} %",
-                   delta_color="off")
+        col.metric(f"{name} loss", f"{pts[name]['loss']:.4f}", help=f"mean held-out loss (nats) at "
+                   f"{100 * pts[name]['compute']:.1f} % of the all-big FFN compute")
     m[3].metric("Learned - oracle", f"{pts['learned']['loss'] - pts['oracle']['loss']:+.4f} nats",
-                f"random - oracle {pts['random']['loss'] - pts['oracle']['loss']:+.4f}", delta_color="off")
+                help=f"random - oracle: {pts['random']['loss'] - pts['oracle']['loss']:+.4f} nats")
     st.markdown(f"**Routes at {100 * BUDGETS[i]:.0f} %**: oracle {pts['oracle']['loss']:.4f} nats at "
                 f"{100 * pts['oracle']['compute']:.1f} % compute, learned router {pts['learned']['loss']:.4f} at "
                 f"{100 * pts['learned']['compute']:.1f} %, random routes {pts['random']['loss']:.4f} at "
-                f"{100 * pts['random']['compute']:.1f} % ({result.title()}; all big {result.static['all_big']['loss']:.4f},"
-                f" all skip {result.static['all_skip']['loss']:.4f}).")
+                f"{100 * pts['random']['compute']:.1f} % ({result.corpus}, {result.config.layers} layers, "
+                f"{result.steps_done} steps; every token all big {result.static['all_big']['loss']:.4f}, all skip "
+                f"{result.static['all_skip']['loss']:.4f}).")
     t = len(result.passage.tokens)
     _routes_token_from_click(t)
     token = int(ui.url_slider("Token (or click one in the difficulty map)", "r_token", 0, 0, t - 1))

@@ -114,15 +114,16 @@ def loss_compute_figure(result: RoutesResult, budget: float = 0.5) -> go.Figure:
                                                f"<extra>{POLICY_NAMES[name]}</extra>"))
         fig.add_trace(go.Scatter(x=[x[i]], y=[y[i]], mode="markers", showlegend=False, hoverinfo="skip",
                                  marker=dict(size=14, color=POLICY_COLORS[name], line=dict(width=2, color="black"))))
+    where = {"all_skip": "top right", "all_small": "bottom center", "all_big": "top left"}
     for name, s in result.static.items():
         fig.add_trace(go.Scatter(x=[100 * s["compute"]], y=[s["loss"]], mode="markers+text", showlegend=False,
-                                 text=[name.replace("_", " ")], textposition="top center",
+                                 text=[name.replace("_", " ")], textposition=where.get(name, "top center"),
                                  marker=dict(symbol="diamond", size=9, color="black"),
                                  hovertemplate=f"every token {name.replace('_', ' ')}: loss %{{y:.4f}}<extra></extra>"))
     fig.add_vline(x=100 * BUDGETS[i], line_dash="dash", line_color="gray", annotation_text=f"budget {100 * BUDGETS[i]:.0f} %")
     fig.update_xaxes(title="mean FFN compute per token (% of the all-big route's MACs)", range=[-3, 103])
     fig.update_yaxes(title="mean held-out loss (nats)")
-    return _layout(fig, "Loss vs compute at equal budgets: oracle, learned router, random routes", height=420)
+    return _layout(fig, "Loss vs mean compute, budget by budget", height=420)
 
 
 def difficulty_figure(result: RoutesResult, selected: int | None = None, width: int = 24) -> go.Figure:
@@ -193,15 +194,18 @@ def token_figure(result: RoutesResult, index: int, budget: float = 0.5) -> go.Fi
     fig.update_xaxes(title_text="compute (% of all big)", row=1, col=1)
     fig.update_yaxes(title_text="loss (nats)", row=1, col=1)
     fig.update_yaxes(range=[0, 1], row=1, col=2)
-    return _layout(fig, f"Token #{index}: reads {_shown(p.tokens[index])!r}, predicts {_shown(p.targets[index])!r} "
-                        f"({p.kinds[index]}); oracle {route_name(picks['oracle'], layers)}, learned "
-                        f"{route_name(picks['learned'], layers)}", height=380)
+    _layout(fig, f"Token #{index}: reads {_shown(p.tokens[index])!r}, predicts {_shown(p.targets[index])!r} "
+                 f"({p.kinds[index]}); oracle {route_name(picks['oracle'], layers)}, learned "
+                 f"{route_name(picks['learned'], layers)}", height=400)
+    fig.update_layout(margin=dict(t=75))
+    return fig
 
 
 def by_kind_figure(result: RoutesResult) -> go.Figure:
     """Per kind of token: difficulty, and the compute the best routes / the oracle / the router give it."""
     kinds = list(result.by_kind)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("difficulty (nats)", "compute given (% of all big)"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("difficulty (nats)", "compute (% of all big)"),
+                        horizontal_spacing=0.18)
     fig.add_trace(go.Bar(x=kinds, y=[result.by_kind[k]["difficulty"] for k in kinds], name="difficulty",
                          marker_color="#fd8d3c", showlegend=False), row=1, col=1)
     for key, name, color in (("best_route_compute", "best routes", "#74c476"),
