@@ -57,14 +57,14 @@ def flow_result(key: tuple, press: str, ratio: float):
 
 
 def url_presses(label: str, key: str, default: tuple[str, ...], where) -> list[str]:
-    """A multiselect of presses bound to the URL parameter ``key`` (comma-separated)."""
+    """Pills (several may be on) of presses bound to the URL parameter ``key`` (comma-separated)."""
     wkey = ui.widget_key(key)
     if wkey not in st.session_state:
         raw = st.query_params.get(key)
         chosen = [p for p in (raw or "").split(",") if p in PRESSES]
         st.session_state[wkey] = chosen or list(default)
-    value = where.multiselect(label, list(PRESS_NAMES), default=st.session_state[wkey], key=wkey,
-                              format_func=figures.press_label)
+    value = where.pills(label, list(PRESS_NAMES), selection_mode="multi", default=st.session_state[wkey], key=wkey,
+                        format_func=figures.press_label) or []
     text = ",".join(value)
     if st.query_params.get(key) != text:
         st.query_params[key] = text
@@ -72,72 +72,83 @@ def url_presses(label: str, key: str, default: tuple[str, ...], where) -> list[s
 
 
 # -- controls ------------------------------------------------------------------------------------------------
-def choose() -> tuple[CompressConfig | None, tuple, float]:
-    """(the sweep's config or None when no press is chosen, the probe's key, the microscope's ratio)."""
+def choose_model() -> tuple[str, str, bool, str]:
+    """(the model's source, task, question-aware, the model's choice): the controls every tab shares."""
     choices = views.model_choices()
     names = {"shipped": "shipped checkpoint", "random": "untrained (random weights)"}
-    c = st.columns([2, 2, 1, 1.3])
+    c = st.columns([2, 2, 1.2])
     task = ui.url_selectbox("Task", list(TASK_NAMES), "task", "multi_entity", where=c[0], format_func=TASK_LABELS.get)
     model = ui.url_selectbox("Model", list(choices), "model", next(iter(choices)), where=c[1],
-                             format_func=lambda m: names.get(m, f"trained here ({m[4:]})"))
-    num = int(ui.url_number("Samples", "num", 48, min_value=1, max_value=2000, step=8, where=c[2],
-                            help="prompts per point of the sweep (the benchmark uses 200)"))
-    with c[3]:
+                             format_func=lambda m: names.get(m, f"trained here ({m[4:]})"),
+                             help="shipped: assets/checkpoints/kvcache (scripts/train_kvcache.py); trained here: the "
+                                  "Train tab's runs; a .pt or Hugging Face directory: dynlab kv sweep --model PATH")
+    with c[2]:
         st.write("")  # aligns the toggle with the inputs beside it
         qa = ui.url_checkbox("Question-aware", "qa", False, help="compress the context and the question (the press "
                              "sees the question); off: the context is compressed before the question is known")
-    c = st.columns([3, 2, 1])
-    presses = url_presses("Presses (sweep)", "presses", DEFAULT_PRESSES, where=c[0])
-    ratio = float(ui.url_slider("Compression ratio (microscope)", "ratio", 0.8, 0.0, 0.95, step=0.05, where=c[1],
-                                help="fraction of each head's cache evicted, for the prompt under the microscope"))
-    index = int(ui.url_number("Prompt #", "prompt", 0, min_value=0, max_value=999, where=c[2],
-                              help="which prompt of the task's stream (the seed is the sidebar's)"))
-    seed, device = ui.current_seed(), ui.current_device()
     if model == "random":
-        st.caption(":material/info: The shipped checkpoint is not there yet (scripts/train_kvcache.py trains it; or "
-                   "the **Train** tab): this untrained 2-layer model answers at chance, but what each press keeps is real."
-                   if "shipped" not in choices else ":material/info: An untrained model: it answers at chance; what "
-                   "each press keeps is real.")
-    config = None
-    if presses:
-        config = CompressConfig(task=task, presses=tuple(presses), ratios=RATIOS, num=num, question_aware=qa,
-                                model=choices[model], seed=seed, device=device)
-    return config, (choices[model], device, task, index, seed, qa), ratio
+        st.caption(":material/info: " + ("No shipped checkpoint yet: " if "shipped" not in choices else "")
+                   + "an untrained model answers at chance, but what each press keeps is real (train one: **Train**).")
+    return choices[model], task, qa, model
+
+
+def choose_prompt(source: str, task: str, qa: bool, pick: dict[str, tuple[str, str]],
+                  presses=PRESS_NAMES) -> tuple[tuple, float, list[str]]:
+    """The microscope's controls, the same URL keys in every tab that shows a prompt: (probe key, ratio, presses).
+
+    ``pick`` maps a press control's URL key to (label, default).
+    """
+    c = st.columns([2] * len(pick) + [4, 1.2])
+    chosen = [ui.url_selectbox(label, list(presses), k, default, where=c[i], format_func=figures.press_label)
+              for i, (k, (label, default)) in enumerate(pick.items())]
+    ratio = float(ui.url_slider("Compression ratio", "ratio", 0.8, 0.0, 0.95, step=0.05, where=c[-2],
+                                help="fraction of each head's cache evicted"))
+    index = int(ui.url_number("Prompt #", "prompt", 0, min_value=0, max_value=999, where=c[-1],
+                              help="which prompt of the task's stream (the seed is the sidebar's)"))
+    return (source, ui.current_device(), task, index, ui.current_seed(), qa), ratio, chosen
 
 
 # -- tabs ----------------------------------------------------------------------------------------------------
-def cliff_tab(config: CompressConfig | None, ratio: float) -> None:
-    if config is None:
-        st.info("Choose at least one press.", icon=":material/tune:")
+def cliff_tab(source: str, task: str, qa: bool) -> None:
+    fig_col, side = st.columns([4, 1.25])
+    presses = url_presses("Presses", "presses", DEFAULT_PRESSES, where=side)
+    num = int(ui.url_number("Prompts per point", "num", 32, min_value=1, max_value=2000, step=8, where=side,
+                            help="the benchmark uses 200"))
+    if not presses:
+        fig_col.info("Choose at least one press.", icon=":material/tune:")
         return
+    config = CompressConfig(task=task, presses=tuple(presses), ratios=RATIOS, num=num, question_aware=qa, model=source,
+                            seed=ui.current_seed(), device=ui.current_device())
     readings = len(config.presses) * len(config.ratios) * config.num
     quick = readings <= QUICK
-    with st.expander("Run as a background job (progress, Stop, saved to Runs)", icon=":material/play_circle:",
-                     expanded=not quick):
+    fig_slot = fig_col.container()  # the figure above, the job panel under it: it needs the job first
+    with fig_col.expander("Run as a background job (progress, Stop, saved to Runs)", icon=":material/play_circle:",
+                          expanded=not quick):
         job = ui.job_panel(LAB, "compress", config, name=f"KV sweep on {config.task}", start_label="Run sweep",
                            curve_keys=["accuracy", "hallucination_rate", "ger"], panel="sweep")
-    result = ui.lab_result(LAB, "compress", config, job=job, compute=quick)
+    with fig_slot:
+        result = ui.lab_result(LAB, "compress", config, job=job, compute=quick)
     if result is None:
-        st.info(f"{readings:,} readings ({len(config.presses)} presses x {len(config.ratios)} ratios x {config.num} "
-                f"prompts): press **Run sweep** above (sweeps of at most {QUICK:,} are computed here at once).",
-                icon=":material/hourglass:")
+        fig_slot.info(f"{readings:,} readings ({len(config.presses)} presses x {len(config.ratios)} ratios x "
+                      f"{config.num} prompts): press **Run sweep** below (sweeps of at most {QUICK:,} are computed "
+                      "here at once).", icon=":material/hourglass:")
         return
-    cliffs = result.cliffs()
+    base = result.uncompressed["accuracy"]
     r = result.ger_hallucination_r()
-    st.markdown(f"**Cliffs** (accuracy below half of uncompressed {result.uncompressed['accuracy']:.2f}): "
-                + ", ".join(f"{figures.press_label(p)} {'none' if c is None else f'{c:.2f}'}" for p, c in cliffs.items())
-                + f" · GER vs hallucination r = {'n/a' if r is None else f'{r:.2f}'}"
-                + (" · stopped early" if result.stopped else ""))
-    fig = figures.sweep_figure(result, ratio)
-    ui.chart(fig, "kv:sweep", f"kv_sweep_{config.task}")
-    d = st.columns([1, 1, 1, 3])
-    d[0].download_button("sweep.csv", result.table_csv(), file_name=f"kv_sweep_{config.task}.csv", mime="text/csv",
+    side.markdown(f"**Cliffs** (accuracy < {base / 2:.2f}, half of uncompressed):  \n" + "  \n".join(
+        f"{figures.press_label(p)}: {'none' if c is None else f'{c:.2f}'}" for p, c in result.cliffs().items())
+        + f"  \nGER vs hallucination: r = {'n/a' if r is None else f'{r:.2f}'}"
+        + ("  \n*stopped early*" if result.stopped else ""))
+    fig = figures.sweep_figure(result, st.session_state.get(ui.widget_key("ratio")))
+    ui.chart(fig, "kv:sweep", f"kv_sweep_{config.task}", where=fig_slot)
+    side.download_button("sweep.csv", result.table_csv(), file_name=f"kv_sweep_{config.task}.csv", mime="text/csv",
                          icon=":material/download:", on_click="ignore")
-    d[1].download_button("sweep.json", json.dumps(result.to_json(), indent=1), file_name=f"kv_sweep_{config.task}.json",
-                         mime="application/json", icon=":material/download:", on_click="ignore")
-    ui.figure_html_download(fig, "figure (HTML)", f"kv_sweep_{config.task}.html", where=d[2])
-    d[3].caption(f"{result.model}, {result.layers} layers x {result.heads} heads, {result.context_len}-token contexts; "
-                 f"{result.seconds:.1f} s. {ui.PNG_HINT}")
+    side.download_button("sweep.json", json.dumps(result.to_json(), indent=1),
+                         file_name=f"kv_sweep_{config.task}.json", mime="application/json",
+                         icon=":material/download:", on_click="ignore")
+    ui.figure_html_download(fig, "figure.html", f"kv_sweep_{config.task}.html", where=side)
+    fig_slot.caption(f"{result.model}, {result.layers} layers x {result.heads} heads, {result.context_len}-token "
+                    f"contexts, {config.num} prompts per point; {result.seconds:.1f} s. {ui.PNG_HINT}")
 
 
 def verdict(view) -> str:
@@ -152,36 +163,29 @@ def prompt_line(key: tuple, view) -> None:
     words = batch.words[0]
     lc = int(batch.context.shape[1])
     relevant = [f"#{p} {words[p]}" for p in np.flatnonzero(view.relevant)]
-    st.markdown(f"**Prompt #{key[3]}**: *{' '.join(words[lc:])}* answer **{view.answer}**; answer-relevant: "
-                f"{', '.join(relevant)}. {verdict(view)}")
+    gone = ", ".join(f"L{i + 1} {int(g)}/{len(relevant)}" for i, g in enumerate(view.evicted_relevant))
+    st.markdown(f"**Prompt #{key[3]}** *{' '.join(words[lc:])}* answer **{view.answer}** (relevant: "
+                f"{', '.join(relevant)}; evicted from every head: {gone}). {verdict(view)}")
 
 
-def microscope_tab(key: tuple, ratio: float) -> None:
-    c = st.columns([2, 5])
-    press = ui.url_selectbox("Press", list(PRESS_NAMES), "press", "snapkv", where=c[0],
-                             format_func=figures.press_label)
+def microscope_tab(source: str, task: str, qa: bool) -> None:
+    key, ratio, (press,) = choose_prompt(source, task, qa, {"press": ("Press", "snapkv")})
     view = probe_view(key, press, ratio)
-    with c[1]:
-        prompt_line(key, view)
-        gone = view.evicted_relevant
-        st.caption("Answer-relevant tokens no head keeps, per layer: " + ", ".join(
-            f"L{i + 1} {int(g)}/{int(view.relevant.sum())}" for i, g in enumerate(gone)))
     fig = figures.token_map_figure(view)
     ui.chart(fig, "kv:tokens", f"kv_token_map_{press}_{ratio:.2f}")
+    prompt_line(key, view)
     ui.chart(figures.attention_figure({figures.press_label(press): view}), "kv:attention", "kv_attention")
     d = st.columns([1, 1, 4])
     d[0].download_button("tokens.csv", views.probe_csv(view), file_name=f"kv_prompt{key[3]}_{press}_{ratio:.2f}.csv",
                          mime="text/csv", icon=":material/download:", on_click="ignore")
-    ui.figure_html_download(fig, "token map (HTML)", f"kv_token_map_{press}.html", where=d[1])
+    ui.figure_html_download(fig, "map.html", f"kv_token_map_{press}.html", where=d[1])
     d[2].caption(ui.PNG_HINT)
 
 
-def ab_tab(key: tuple, ratio: float) -> None:
-    c = st.columns(2)
-    a = ui.url_selectbox("Press A", list(PRESS_NAMES), "a", "snapkv", where=c[0], format_func=figures.press_label)
-    b = ui.url_selectbox("Press B", list(PRESS_NAMES), "b", "streaming_llm", where=c[1],
-                         format_func=figures.press_label)
+def ab_tab(source: str, task: str, qa: bool) -> None:
+    key, ratio, (a, b) = choose_prompt(source, task, qa, {"a": ("Press A", "snapkv"), "b": ("Press B", "streaming_llm")})
     va, vb = probe_view(key, a, ratio), probe_view(key, b, ratio)
+    c = st.columns(2)
     c[0].markdown(f"**A** {verdict(va)}; relevant tokens evicted from every head of a layer: "
                   f"{int(va.evicted_relevant.sum())}")
     c[1].markdown(f"**B** {verdict(vb)}; relevant tokens evicted from every head of a layer: "
@@ -192,23 +196,22 @@ def ab_tab(key: tuple, ratio: float) -> None:
              "kv:ab_attention", "kv_ab_attention")
 
 
-def flow_tab(key: tuple, ratio: float) -> None:
+def flow_tab(source: str, task: str, qa: bool) -> None:
     scorers = [p for p in PRESS_NAMES if PRESSES[p].scorer]
-    c = st.columns([2, 5])
-    press = ui.url_selectbox("Press (a scorer press)", scorers, "flow_press", "snapkv", where=c[0],
-                             format_func=figures.press_label)
-    c[1].caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual, pushed "
-                 "back from the answer (right) to the input (left). **Dropped**: evicted tokens are gone; "
-                 "**merged** (Meta-Soft): each evicted value is folded into its most similar kept key's value.")
+    key, ratio, (press,) = choose_prompt(source, task, qa, {"flow_press": ("Press (scorers)", "snapkv")}, scorers)
+    st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual, pushed "
+               "back from the answer (right) to the input (left). **Dropped**: evicted tokens are gone; "
+               "**merged** (Meta-Soft): each evicted value is folded into its most similar kept key's value.")
     res = flow_result(key, press, ratio)
     batch = probe(*key)[1]
     relevant = batch.relevant[0].numpy().astype(bool)
     summary = res.summary()
     rows = [{"variant": figures.FLOW_NAMES[v], "p(answer)": float(res.probs[v][0, int(batch.answer[0])]),
-             "KL from uncompressed": s["kl_from_full"], "flow to relevant": s["flow_relevant"],
-             "flow to evicted": s["flow_gone"], "flow to context": s["flow_context"],
-             "own share of kept values": s.get("host_share")} for v, s in summary.items()]
+             "KL from uncompressed": s["kl_from_full"], "rollout on relevant": s["flow_relevant"],
+             "on evicted": s["flow_gone"], "on the context": s["flow_context"]} for v, s in summary.items()]
     st.dataframe(rows, hide_index=True)
+    st.caption(f"Merging dilutes the hosts: {100 * summary['merge']['host_share']:.0f} % of a kept token's value is "
+               "still its own (attention-weighted). Evicted: no head of any layer keeps the token (grey labels).")
     mats = {v: m[0].numpy() for v, m in res.layers.items()}
     tokens = np.array(sorted(set().union(*(views.flow_tokens(m, relevant, top=8).tolist() for m in mats.values()))))
     graphs = {v: views.flow_graph(m, tokens) for v, m in mats.items()}
@@ -242,17 +245,19 @@ def train_tab() -> None:
 def page() -> None:
     ui.lab_header(LAB)
     try:
-        config, key, ratio = choose()
+        source, task, qa, _ = choose_model()
     except LabInputError as err:
         ui.show_error(err)
         return
     tabs = ui.url_tabs(["Cliff", "Microscope", "A/B", "Attention flow", "Train"])
-    for tab, draw in zip(tabs, (lambda: cliff_tab(config, ratio), lambda: microscope_tab(key, ratio),
-                                lambda: ab_tab(key, ratio), lambda: flow_tab(key, ratio), train_tab), strict=True):
+    for tab, draw in zip(tabs, (cliff_tab, microscope_tab, ab_tab, flow_tab, None), strict=True):
         if tab.open:
             with tab:
                 try:
-                    draw()
+                    if draw is None:
+                        train_tab()
+                    else:
+                        draw(source, task, qa)
                 except LabInputError as err:
                     ui.show_error(err)
 

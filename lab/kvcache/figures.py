@@ -48,7 +48,7 @@ def sweep_figure(result: Any, ratio: float | None = None, height: int = 470) -> 
     accuracy and half of it; a press's cliff (where its accuracy falls below that half) is a dotted line
     of its colour through all panels and a triangle on the half line. ``ratio`` draws the microscope's ratio.
     """
-    fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.05)
+    fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.07)
     base = float(result.uncompressed["accuracy"])
     cliffs = result.cliffs()
     for press in result.presses_done():
@@ -79,7 +79,7 @@ def sweep_figure(result: Any, ratio: float | None = None, height: int = 470) -> 
     fig.update_xaxes(range=[-0.02, 1.0], row=len(PANELS), col=1, title_text="compression ratio (fraction of the "
                      "cache evicted); dotted: each press's cliff")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, font=dict(size=12)))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.01, x=0, font=dict(size=11)))
     return fig
 
 
@@ -103,8 +103,9 @@ def _banded(values: np.ndarray, hover: np.ndarray, row_labels: Sequence[str], wo
     """
     r, s = values.shape
     bands = max(1, math.ceil(s / per_band))
-    band_px = r * row_px + 62  # the rows and the vertical words under them
-    fig = make_subplots(rows=bands, cols=1, vertical_spacing=min(0.3, 8 / (bands * band_px)))
+    words_px = 66  # the vertical words under each band (the last band's go into the bottom margin)
+    plot_px = bands * r * row_px + (bands - 1) * words_px
+    fig = make_subplots(rows=bands, cols=1, vertical_spacing=words_px / plot_px if bands > 1 else 0.0)
     for b in range(bands):
         lo, hi = b * per_band, min(s, (b + 1) * per_band)
         xs = list(range(lo, hi))
@@ -126,7 +127,7 @@ def _banded(values: np.ndarray, hover: np.ndarray, row_labels: Sequence[str], wo
         for sep in separators:
             fig.add_shape(type="line", x0=lo - 0.5, x1=hi - 0.5, y0=sep + 0.5, y1=sep + 0.5, xref=f"x{axis}",
                           yref=f"y{axis}", line=dict(color="white", width=2))
-    fig.update_layout(height=bands * band_px + 40, margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_layout(height=plot_px + 36 + words_px, margin=dict(l=10, r=10, t=36, b=words_px))
     return fig
 
 
@@ -263,8 +264,8 @@ def flow_figure(graphs: Mapping[str, Any], words: Sequence[str], relevant: np.nd
         fig.update_xaxes(tickmode="array", tickvals=list(range(n_levels)), ticktext=ticks, range=[-0.4, n_levels - 0.6],
                          showgrid=False, row=1, col=col)
     fig.update_yaxes(tickmode="array", tickvals=list(range(len(tokens))), ticktext=labels, tickfont=dict(size=11),
-                     range=[-0.7, len(tokens) - 0.3], showgrid=True, gridcolor="#f1f3f5", row=1, col=1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10))
+                     range=[-0.8, len(tokens) + 0.2], showgrid=True, gridcolor="#f1f3f5", row=1, col=1)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=46, b=10))
     return fig
 
 

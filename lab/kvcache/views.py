@@ -111,18 +111,19 @@ def flow_tokens(matrices: np.ndarray, relevant: np.ndarray, top: int = 10) -> np
     return np.array(sorted(set(best.tolist()) | set(np.flatnonzero(relevant).tolist()) | {t - 1}))
 
 
-def flow_graph(matrices: np.ndarray, tokens: np.ndarray, min_flow: float = 0.005) -> FlowGraph:
+def flow_graph(matrices: np.ndarray, tokens: np.ndarray, max_edges: int = 30, min_flow: float = 1e-3) -> FlowGraph:
     """The flow graph of one prompt over ``tokens`` (see :func:`flow_tokens`); matrices (L, T, T) head-averaged
-    attention. Edges carrying less than ``min_flow`` of the answer's mass are left out."""
+    attention. Per layer, the ``max_edges`` edges carrying the most of the answer's mass (at least ``min_flow``)."""
     m = mixed(matrices)
     levels = rollout_levels(matrices)
+    sub = m[:, tokens][:, :, tokens]  # (L, N, N): layer i moves mass from token a (column) to token b (row)
     edges = []
     for i in range(m.shape[0]):
-        for b, k in enumerate(tokens):
-            for a, j in enumerate(tokens):
-                value = float(levels[i + 1, k] * m[i, k, j])
-                if value >= min_flow:
-                    edges.append((i, a, b, value))
+        flow = levels[i + 1, tokens][:, None] * sub[i]  # (N to, N from)
+        order = np.argsort(-flow, axis=None, kind="stable")[:max_edges]
+        for b, a in zip(*np.unravel_index(order, flow.shape), strict=True):
+            if flow[b, a] >= min_flow:
+                edges.append((i, int(a), int(b), float(flow[b, a])))
     return FlowGraph(tokens, levels[:, tokens], edges)
 
 

@@ -57,13 +57,14 @@ def test_ab_and_flow_tabs_draw():
 
 
 def test_a_sweep_runs_as_a_background_job():
-    at = open_page_file("kvcache", timeout=180, presses="random", num="400", model="random")
+    at = open_page_file("kvcache", timeout=180, presses="random", num="2000", model="random")
     assert any("Run sweep" in i.value for i in at.info)  # too large for the page: it waits for the job
+    at = open_page_file("kvcache", timeout=180, **SMALL)
     at.button(key="job:kvcache:sweep:start").click().run()
     for _ in range(600):
         if any("saved as run" in s.value for s in at.success):
             break
-        time.sleep(0.2)
+        time.sleep(0.1)
         at.run()
     assert any("saved as run" in s.value for s in at.success), "the sweep job did not finish"
     assert not at.exception
