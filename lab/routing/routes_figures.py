@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lab.routing.moe_figures import _layout, _shown  # the MoE view's frame and token glyphs, shared
 from lab.routing.routes import BUDGETS, RoutesResult
 from lab.routing.routes_model import CHOICES, route_name
 from lab.routing.routes_oracle import (
@@ -29,16 +30,6 @@ POLICY_COLORS = {"oracle": "#2ca02c", "learned": "#d62728", "random": "#7f7f7f",
 POLICY_NAMES = {"oracle": "oracle (mean budget)", "learned": "learned router", "random": "random routes",
                 "oracle_capped": "oracle (per-token cap)"}
 MAP_POLICIES = ("oracle", "learned", "best")
-
-
-def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      legend=dict(orientation="h", y=-0.2))
-    return fig
-
-
-def _shown(token: str) -> str:
-    return {" ": "␣", "\n": "↵"}.get(token, token)
 
 
 def costs(result: RoutesResult) -> tuple[np.ndarray, np.ndarray]:

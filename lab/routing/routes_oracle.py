@@ -21,8 +21,9 @@ all-big route costs 1, all-skip 0). A *budget* ``b`` in [0, 1] bounds the mean c
   over routes, read from the table (no sampling).
 - **learned router at a budget** (:func:`learned_routes`): at layer ``l`` the router's log-probabilities of
   skip / small / big, minus ``lam`` times each choice's compute, pick the choice; it sees the state its own
-  earlier choices made. ``lam`` is found by bisection on the mean compute (from the costs alone, never the
-  labels).
+  earlier choices made. ``lam`` is the smallest (possibly negative: compute favoured) whose mean compute is
+  within the budget, found by bisection on the costs alone, never the labels: the router fills the budget as
+  random routes do, while the oracle stops where more compute no longer lowers its loss.
 """
 
 from __future__ import annotations
