@@ -252,7 +252,7 @@ def apply_press(model: Any, pre: Prefill, press: Any | None, *, needs_attention:
         return list(pre.keys), list(pre.values), keep, [None] * len(layers)
     press.post_init_from_model(model)
     keys, values, index = [], [], []
-    with attention_impl(model, LAB_ATTENTION):  # AdaKV refuses plain eager; this one applies its masks
+    with MODEL_LOCK, attention_impl(model, LAB_ATTENTION):  # AdaKV refuses plain eager; this one applies its masks
         for i, layer in enumerate(layers):
             attn = pre.attentions[i] if needs_attention else None
             if needs_attention and attn is None:

@@ -27,7 +27,7 @@ import torch
 from kvpress import BasePress, ScorerPress
 from kvpress.utils import compute_n_kept
 
-from lab.kvcache.compress import Prefill, apply_press, make, prefill, read_answer
+from lab.kvcache.compress import MODEL_LOCK, Prefill, apply_press, make, prefill, read_answer
 
 
 @dataclass
@@ -175,8 +175,9 @@ def flow(model: Any, batch: Any, press: str, ratio: float, *, question_aware: bo
     host_share = torch.ones(batch.context.shape[0])
     gone = torch.zeros(batch.relevant.shape, dtype=torch.bool)
     for name, obj in (("full", None), ("drop", drop_obj), ("merge", merge_obj)):
-        keys, values, keep, index = apply_press(model, pre, obj, needs_attention=needs)
-        logits, read = read_answer(model, pre, keys, values, index, all_rows=True)  # (B, L, H, q, T)
+        with MODEL_LOCK:
+            keys, values, keep, index = apply_press(model, pre, obj, needs_attention=needs)
+            logits, read = read_answer(model, pre, keys, values, index, all_rows=True)  # (B, L, H, q, T)
         if name == "drop":
             gone = ~keep[..., : pre.context_len].any(dim=2).any(dim=1)  # (B, Lc): no head of any layer keeps it
         if name == "merge" and obj is not None:
