@@ -287,6 +287,9 @@ def routes_view(result: RoutesResult) -> None:
                 f"{100 * pts['random']['compute']:.1f} % ({result.corpus}, {result.config.layers} layers, "
                 f"{result.steps_done} steps; every token all big {result.static['all_big']['loss']:.4f}, all skip "
                 f"{result.static['all_skip']['loss']:.4f}).")
+    if result.stopped:
+        st.caption(f"Stopped early: {result.steps_done} LM steps, {result.router_steps_done} router steps"
+                   + (" (the learned router is untrained)." if result.router_steps_done == 0 else "."))
     t = len(result.passage.tokens)
     _routes_token_from_click(t)
     token = int(ui.url_slider("Token (or click one in the difficulty map)", "r_token", 0, 0, t - 1))
