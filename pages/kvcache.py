@@ -57,14 +57,17 @@ def flow_result(key: tuple, press: str, ratio: float):
 
 
 def url_presses(label: str, key: str, default: tuple[str, ...], where) -> list[str]:
-    """Pills (several may be on) of presses bound to the URL parameter ``key`` (comma-separated)."""
-    wkey = ui.widget_key(key)
-    if wkey not in st.session_state:
-        raw = st.query_params.get(key)
-        chosen = [p for p in (raw or "").split(",") if p in PRESSES]
-        st.session_state[wkey] = chosen or list(default)
-    value = where.pills(label, list(PRESS_NAMES), selection_mode="multi", default=st.session_state[wkey], key=wkey,
-                        format_func=figures.press_label) or []
+    """One checkbox per press, bound together to the URL parameter ``key`` (comma-separated names)."""
+    raw = st.query_params.get(key)
+    chosen = [p for p in (raw or "").split(",") if p in PRESSES] if raw is not None else list(default)
+    where.markdown(f"**{label}**")
+    value = []
+    for press in PRESS_NAMES:
+        wkey = ui.widget_key(f"press_{press}")
+        if wkey not in st.session_state:
+            st.session_state[wkey] = press in chosen
+        if where.checkbox(figures.press_label(press), value=st.session_state[wkey], key=wkey):
+            value.append(press)
     text = ",".join(value)
     if st.query_params.get(key) != text:
         st.query_params[key] = text

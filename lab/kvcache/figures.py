@@ -32,8 +32,17 @@ PER_BAND = 50
 PANELS = (("accuracy", "accuracy"), ("hallucination_rate", "hallucination"), ("ger", "GER"))
 
 
+SHORT = {"observed_attention": "H2O", "expected_attention": "Expected", "adakv_snapkv": "AdaKV+SnapKV",
+         "adakv_expected": "AdaKV+Expected"}
+
+
 def press_label(press: str) -> str:
     return PRESSES[press].label if press in PRESSES else press
+
+
+def short_label(press: str) -> str:
+    """A press's name in legends (one row at 1280 px)."""
+    return SHORT.get(press, press_label(press))
 
 
 def press_color(press: str) -> str:
@@ -56,7 +65,7 @@ def sweep_figure(result: Any, ratio: float | None = None, height: int = 470) -> 
         for row, (key, name) in enumerate(PANELS, start=1):
             x, y = result.curve(press, key)
             fig.add_trace(go.Scatter(
-                x=x, y=y, mode="lines+markers", name=press_label(press), legendgroup=press, showlegend=row == 1,
+                x=x, y=y, mode="lines+markers", name=short_label(press), legendgroup=press, showlegend=row == 1,
                 line=dict(color=color, width=2), marker=dict(size=6),
                 hovertemplate=f"{press_label(press)}<br>ratio %{{x:.2f}}<br>{name} %{{y:.3f}}<extra></extra>"),
                 row=row, col=1)
