@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     d = TrainConfig.default
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("layers", "heads", "hidden", "steps", "batch_size", "questions", "warmup", "save_every",
-                 "eval_every", "seed"):
+                 "eval_every", "copy", "seed"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=d(name))
     p.add_argument("--lr", type=float, default=d("lr"))
     p.add_argument("--curriculum", type=float, default=d("curriculum"))
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(layers=args.layers, heads=args.heads, hidden=args.hidden, steps=args.steps,
                          batch_size=args.batch_size, questions=args.questions, warmup=args.warmup,
                          save_every=args.save_every, eval_every=args.eval_every, seed=args.seed, lr=args.lr,
-                         curriculum=args.curriculum, eval_num=args.eval_num, state=args.state)
+                         curriculum=args.curriculum, copy=args.copy, eval_num=args.eval_num, state=args.state)
     start = time.perf_counter()
     result = run_train(config, TextProgress("train", every=60.0))
     card = dict(result.card)

@@ -1,18 +1,19 @@
 """Four generated tasks whose answer-relevant context tokens are known exactly.
 
-Every sample is a context (``<bos>`` and many short statements), then a question; the answer is predicted
-at the question's last token (``?``). Each task is a *look-up*: the answer sits in one or two statements of
-the context, and every other statement is a distractor built from the same symbols. The relevant positions
-are the tokens those statements contribute to the answer (the queried symbol and the answer's symbol):
+Every sample is a context (``<bos>`` and many short statements), then a question that ends with the queried
+symbol; the answer is predicted at the question's last token. Each task is a *look-up*: the answer sits in
+one or two statements of the context, two tokens after the queried symbol, and every other statement is a
+distractor built from the same symbols. The relevant positions are the tokens those statements contribute
+to the answer (the queried symbol, what resolves it, and the answer's symbol):
 
-- ``multi_entity``: ``ann has apple .`` ... ``ann gives apple to ben .`` -- who has the apple? The holder
+- ``multi_entity``: ``apple with ann .`` ... ``ann gives apple to ben .`` -- ``who has apple``? The holder
   named by the latest statement about it (a transfer if there was one): that statement's object and holder.
-- ``disambiguation``: ``ann smith scores 7 .`` among records sharing the first or the last name -- what does
-  ann smith score? Both name tokens and the value of the one record matching both.
-- ``coreference``: ``ann meets ben . she takes apple .`` -- who takes the apple? The pronoun's referent is
-  the person of its gender in the sentence before: the referent's name, the pronoun and the object.
-- ``multi_hop``: ``a links to red .`` ... ``red links to 7 .`` -- where does a end? Two look-ups, A -> B ->
-  C: the four symbol tokens of the two links.
+- ``disambiguation``: ``ann smith scores 7 .`` among records sharing the first or the last name --
+  ``score of ann smith``? Both name tokens and the value of the one record matching both.
+- ``coreference``: ``ann and ben see apple . she takes it .`` -- ``who takes apple``? The pronoun's
+  referent is the person of its gender in the sentence before: the referent's name, the object, the pronoun.
+- ``multi_hop``: ``a to red .`` ... ``red to 7 .`` -- ``end of a``? Two look-ups, A -> B -> C: the four
+  symbol tokens of the two links.
 
 Samples are drawn from ``numpy.random.default_rng([seed, task index])``: one seed gives the same samples.
 ``size`` (statements, records, episodes or chains) defaults to the evaluation size; training draws smaller
@@ -100,8 +101,8 @@ def multi_entity(rng: np.random.Generator, size: int) -> Sample:
     statements, last = [], {}
     for _, i, kind in events:
         if kind == "has":
-            statements.append([holder[i], "has", objects[i], "."])
-            last[i] = (len(statements) - 1, (0, 2))  # holder and object
+            statements.append([objects[i], "with", holder[i], "."])
+            last[i] = (len(statements) - 1, (0, 2))  # object and holder
         else:
             to = cast[int(rng.choice([j for j in range(len(cast)) if cast[j] != holder[i]]))]
             statements.append([holder[i], "gives", objects[i], "to", to, "."])
@@ -111,7 +112,7 @@ def multi_entity(rng: np.random.Generator, size: int) -> Sample:
     queries = []
     for i in rng.permutation(size):
         s, offsets = last[int(i)]
-        queries.append(Query(["who", "has", objects[i], "?"], holder[int(i)], [starts[s] + o for o in offsets]))
+        queries.append(Query(["who", "has", objects[i]], holder[int(i)], [starts[s] + o for o in offsets]))
     return Sample(words, queries, cast)
 
 
@@ -122,13 +123,13 @@ def disambiguation(rng: np.random.Generator, size: int) -> Sample:
     people = [combos[i] for i in rng.choice(len(combos), size=size, replace=False)]
     values = _pick(rng, NUMBERS, size)
     words, starts = _statements([[f, s, "scores", v, "."] for (f, s), v in zip(people, values, strict=True)])
-    queries = [Query([people[i][0], people[i][1], "scores", "?"], values[i], [starts[i], starts[i] + 1, starts[i] + 3])
+    queries = [Query(["score", "of", people[i][0], people[i][1]], values[i], [starts[i], starts[i] + 1, starts[i] + 3])
                for i in rng.permutation(size)]
     return Sample(words, queries, values)
 
 
 def coreference(rng: np.random.Generator, size: int) -> Sample:
-    """``size`` episodes ``A meets B . he/she takes O .`` with A, B of different genders (a cast of 4 + 4)."""
+    """``size`` episodes ``A and B see O . he/she takes it .``, A and B of different genders (a cast of 4 + 4)."""
     women, men = _pick(rng, FEMALE, 4), _pick(rng, MALE, 4)
     objects = _pick(rng, OBJECTS, size)
     statements, who, rel = [], [], []
@@ -138,30 +139,30 @@ def coreference(rng: np.random.Generator, size: int) -> Sample:
         a, b = pair[order[0]], pair[order[1]]
         she = bool(rng.integers(2))
         referent = pair[0] if she else pair[1]
-        statements.append([a, "meets", b, ".", "she" if she else "he", "takes", objects[i], "."])
+        statements.append([a, "and", b, "see", objects[i], ".", "she" if she else "he", "takes", "it", "."])
         who.append(referent)
-        rel.append([0 if a == referent else 2, 4, 6])  # referent, pronoun, object
+        rel.append([0 if a == referent else 2, 4, 6])  # referent, object, pronoun
     words, starts = _statements(statements)
-    queries = [Query(["who", "takes", objects[i], "?"], who[i], [starts[i] + o for o in rel[i]])
+    queries = [Query(["who", "takes", objects[i]], who[i], [starts[i] + o for o in rel[i]])
                for i in rng.permutation(size)]
     return Sample(words, queries, women + men)
 
 
 def multi_hop(rng: np.random.Generator, size: int) -> Sample:
-    """``size`` chains ``S links to M .`` + ``M links to N .``, the 2 x size links shuffled."""
+    """``size`` chains ``S to M .`` + ``M to N .``, the 2 x size links shuffled."""
     sources, middles, ends = _pick(rng, LETTERS, size), _pick(rng, COLORS, size), _pick(rng, NUMBERS, size)
     links = [(i, 0) for i in range(size)] + [(i, 1) for i in range(size)]
     links = [links[j] for j in rng.permutation(len(links))]
     statements, where = [], {}
     for n, (i, hop) in enumerate(links):
         a, b = (sources[i], middles[i]) if hop == 0 else (middles[i], ends[i])
-        statements.append([a, "links", "to", b, "."])
+        statements.append([a, "to", b, "."])
         where[(i, hop)] = n
     words, starts = _statements(statements)
     queries = []
     for i in rng.permutation(size):
         s0, s1 = starts[where[(int(i), 0)]], starts[where[(int(i), 1)]]
-        queries.append(Query(["where", "does", sources[i], "end", "?"], ends[i], [s0, s0 + 3, s1, s1 + 3]))
+        queries.append(Query(["end", "of", sources[i]], ends[i], [s0, s0 + 2, s1, s1 + 2]))
     return Sample(words, queries, ends)
 
 

@@ -6,8 +6,12 @@ start -- stays near chance for many minutes on a CPU):
 - **dense supervision**: every training sequence is one context followed by ``questions`` question/answer
   pairs (``ctx q1 a1 q2 a2 ...``); the loss is the cross-entropy of each answer at its question's last token.
   Evaluation asks one question right after the context, the first position the training format also has;
-- **a curriculum**: the number of statements grows from 2 to the evaluation size over the first
-  ``curriculum`` fraction of the steps (then sizes are drawn from the upper half up to the full size);
+- **a curriculum**: a task's size (statements per context) starts at 2 and grows by one whenever the model
+  answered >= 90 % of that task's training questions over 5 steps at the current size, and at the latest
+  linearly to the evaluation size over the first ``curriculum`` fraction of the steps; sizes are drawn from
+  the upper half up to the current size;
+- **a copy warm-up task** (``copy`` tokens, 0 = none): random tokens repeated once, every repeated token
+  supervised -- it forms induction (look-up and copy) heads in about a hundred steps, which every task needs;
 - every step takes one batch of every task (the tasks share the vocabulary and the model);
 - AdamW, linear warm-up then cosine decay to a tenth, gradient clipping at 1; sdpa attention while training
   (faster), eager attention in the returned model (the same weights).
@@ -55,7 +59,8 @@ class TrainConfig(LabConfig):
     questions: int = 16  # supervised question/answer pairs per training sequence (at most one per symbol)
     lr: float = 2e-3
     warmup: int = 100
-    curriculum: float = 0.3  # fraction of the steps over which contexts grow to the evaluation size
+    curriculum: float = 0.4  # fraction of the steps by which contexts have grown to the evaluation size
+    copy: int = 24  # length of the random sequence of the copy task trained alongside (0 = none)
     eval_num: int = 200  # held-out samples per task for the final accuracy
     eval_every: int = 0  # steps between quick held-out checks (100 samples per task) in the curves; 0 = none
     state: str = ""  # a training-state file to resume from and save to ('' = none)
@@ -73,7 +78,8 @@ class TrainConfig(LabConfig):
                 raise LabInputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}.")
         self.normalise("tasks", tasks)
         for name, lo in (("layers", 1), ("heads", 1), ("hidden", 4), ("steps", 0), ("batch_size", 1),
-                         ("questions", 1), ("warmup", 0), ("eval_num", 1), ("save_every", 1), ("eval_every", 0)):
+                         ("questions", 1), ("warmup", 0), ("eval_num", 1), ("save_every", 1), ("eval_every", 0),
+                         ("copy", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise LabInputError(f"{name.replace('_', ' ')} is {value!r}; use an integer of at least {lo}.")
@@ -114,12 +120,20 @@ def answer_logits(model: Any, ids: torch.Tensor, positions: torch.Tensor) -> tor
     return model.lm_head(picked)
 
 
-def curriculum_size(task: str, step: int, config: TrainConfig, rng: np.random.Generator) -> int:
-    """The context size of ``task`` at ``step``: grows from 2 to the evaluation size, then the upper half."""
+def curriculum_top(task: str, step: int, config: TrainConfig, level: int) -> int:
+    """The largest context size of ``task`` at ``step``: the earned ``level`` or the linear ramp, the larger."""
     full = FULL_SIZE[task]
     ramp = config.curriculum * config.steps
     top = full if ramp <= 0 else int(round(2 + (full - 2) * min(1.0, step / ramp)))
-    return int(rng.integers(max(2, top // 2), top + 1))
+    return min(full, max(top, level))
+
+
+def copy_loss(model: Any, length: int, batch_size: int, rng: np.random.Generator, vocab: int) -> torch.Tensor:
+    """Cross-entropy of predicting the second copy of ``length`` random tokens (``<bos> s s``), every token."""
+    seq = torch.from_numpy(rng.integers(2, vocab, (batch_size, length)))
+    ids = torch.cat([torch.ones(batch_size, 1, dtype=torch.long), seq, seq], 1).to(model.device)
+    logits = model(input_ids=ids).logits[:, length + 1:-1]  # (B, length - 1, V): predicts seq[1:]
+    return F.cross_entropy(logits.flatten(0, 1), seq[:, 1:].flatten().to(model.device))
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -210,14 +224,26 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
         loss, hits, count, tick = 0.0, 0, 0, time.perf_counter()
         for task in config.tasks:
             rng = np.random.default_rng([config.seed, 7, step, TASKS.index(task)])
-            ids, pos, ans = training_batch(task, config.batch_size, curriculum_size(task, step, config, rng),
+            levels = curves.setdefault(f"level_{task}", [])
+            top = curriculum_top(task, step, config, levels[-1] if levels else 2)
+            ids, pos, ans = training_batch(task, config.batch_size, int(rng.integers(max(2, top // 2), top + 1)),
                                            config.questions, rng, codec)
             logits = answer_logits(model, ids.to(device), pos.to(device))
             task_loss = F.cross_entropy(logits.flatten(0, 1), ans.flatten().to(device))
             (task_loss / len(config.tasks)).backward()
             loss += float(task_loss.detach()) / len(config.tasks)
-            hits += int((logits.argmax(-1).cpu() == ans).sum())
-            count += ans.numel()
+            task_hits = int((logits.argmax(-1).cpu() == ans).sum())
+            hits, count = hits + task_hits, count + ans.numel()
+            accs = curves.setdefault(f"train_accuracy_{task}", [])
+            accs.append(task_hits / ans.numel())
+            levels.append(top)
+            if len(levels) >= 5 and len(set(levels[-5:])) == 1 and np.mean(accs[-5:]) >= 0.9:
+                levels[-1] = min(FULL_SIZE[task], top + 1)  # earned: the next step may draw one more
+        if config.copy:
+            rng = np.random.default_rng([config.seed, 7, step, 99])
+            aux = copy_loss(model, config.copy, config.batch_size, rng, len(codec))
+            (aux / len(config.tasks)).backward()
+            curves.setdefault("copy_loss", []).append(float(aux.detach()))
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
