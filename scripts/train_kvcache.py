@@ -13,6 +13,7 @@ accuracy per task on ``--eval-num`` held-out samples per task (``lab.kvcache.tra
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--curriculum", type=float, default=d("curriculum"))
     p.add_argument("--eval-num", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--minutes", type=float, default=None,
+                   help="stop after this many minutes (state saved; the checkpoint is written with what it has)")
     p.add_argument("--state", default=str(ROOT / "runs" / "kvcache_train_state.pt"))
     p.add_argument("--out", default=str(ROOT / "assets" / "checkpoints" / "kvcache" / "kv_llama.pt"))
     args = p.parse_args(argv)
@@ -51,10 +54,22 @@ def main(argv: list[str] | None = None) -> int:
                          save_every=args.save_every, eval_every=args.eval_every, seed=args.seed, lr=args.lr,
                          curriculum=args.curriculum, copy=args.copy, eval_num=args.eval_num, state=args.state)
     start = time.perf_counter()
-    result = run_train(config, TextProgress("train", every=60.0))
+    command = "python scripts/train_kvcache.py " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
+    # every invocation that trained on this state, so the card says how the model came about
+    history_path = Path(args.state).with_suffix(".commands.json")
+    history = json.loads(history_path.read_text()) if history_path.exists() else []
+    history.append(command)
+    atomic_write_json(history_path, history)
+    bar = TextProgress("train", every=60.0)
+
+    def progress(step: int, total: int, metrics: dict) -> bool:
+        bar(step, total, metrics)
+        return args.minutes is not None and time.perf_counter() - start > 60 * args.minutes
+
+    result = run_train(config, progress)
     card = dict(result.card)
-    card["command"] = "python scripts/train_kvcache.py " + shlex.join(
-        [a for a in (argv if argv is not None else sys.argv[1:])])
+    card["command"] = command
+    card["commands"] = history
     card["threads"] = args.threads
     card["wall_seconds_this_invocation"] = round(time.perf_counter() - start, 1)
     card["train_seconds_all_steps"] = round(sum(result.curves.get("seconds", [])), 1) or None
