@@ -220,10 +220,10 @@ def attention_figure(views: Mapping[str, Any], top: int = 12, height: int = 380)
                              marker_color=press_color(v.press), text=["evicted" if gone[p] else "" for p in shown],
                              textposition="outside", textfont=dict(size=10),
                              hovertemplate="%{y}: %{x:.3f}<extra>" + label + "</extra>"))
-    fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=40, b=10),
+    fig.update_layout(barmode="group", height=height, uniformtext=dict(minsize=9, mode="show"), margin=dict(l=10, r=10, t=40, b=10),
                       title=dict(text="The answer position's attention (mean over layers and heads)", font=dict(size=14)),
                       xaxis_title="attention weight", legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-                      yaxis=dict(tickfont=dict(size=11)))
+                      yaxis=dict(type="category", tickfont=dict(size=11)))
     fig.update_layout(title_y=0.99, title_yanchor="top")
     return fig
 
