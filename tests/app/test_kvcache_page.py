@@ -8,7 +8,6 @@ import json
 import time
 
 import numpy as np
-
 from pagetest import open_page_file
 
 SMALL = {"presses": "random,streaming_llm", "num": "4", "model": "random"}
