@@ -16,7 +16,7 @@ batches of 256, best of 5 passes, one CPU thread.
 MoE: load coefficient of variation, drop rate, routing entropy and validation loss of the default MoE
 (``dynlab routing moe``) with balance weight 0 / 0.01 / 0.1, seeds 0-2. Robustness: the shipped model under
 PGD (10 steps) for both attack objectives (``dynlab routing robust``), summarised at epsilon = 2 grey levels.
-Routes: the default ``dynlab routing routes`` (3 layers, 600 random-route steps) on both corpora, seeds 0-2: loss
+Routes: the default ``dynlab routing routes`` (3 layers, 1200 random-route steps) on both corpora, seeds 0-2: loss
 of the oracle, the learned router and random routes at a 50 % big-module budget (mean FFN MACs <= half the
 all-big route's), and the learned - oracle gap.
 

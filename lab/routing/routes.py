@@ -69,7 +69,7 @@ class RoutesConfig(LabConfig):
     small_hidden: int = 32  # the small FFN: d -> small_hidden -> d
     big_hidden: int = 256  # the big FFN: d -> big_hidden -> d
     context: int = 48
-    steps: int = 600
+    steps: int = 1200
     batch_size: int = 16
     lr: float = 3e-3
     router_steps: int = 300
