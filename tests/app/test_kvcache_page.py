@@ -68,3 +68,45 @@ def test_a_sweep_runs_as_a_background_job():
     assert any("saved as run" in s.value for s in at.success), "the sweep job did not finish"
     assert not at.exception
     assert any(m.value.startswith("**Cliffs**") for m in at.markdown)
+
+
+def test_a_model_trained_here_is_offered_and_question_aware_mode_draws():
+    from lab.core.verbs import run_foreground_verb
+    from lab.kvcache.train import TrainConfig
+
+    tiny = TrainConfig(layers=1, heads=2, hidden=16, steps=2, batch_size=2, questions=2, eval_num=4)
+    _, run_id = run_foreground_verb("kvcache", "train", tiny)
+    at = open_page_file("kvcache", timeout=180, model=f"run:{run_id}", qa="true", task="multi_hop",
+                        **{"kvcache-tab": "Microscope"})
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="url:kvcache:model").value == f"run:{run_id}"
+    spec = _spec(at, "kv:tokens")
+    assert spec["layout"]["yaxis"]["ticktext"] == ["L1 h1", "L1 h2"]  # the trained model: 1 layer x 2 heads
+    assert any(m.value.startswith("**Prompt #0**") for m in at.markdown)
+    shown = sum(len(v["tickvals"]) for k, v in spec["layout"].items() if k.startswith("xaxis"))
+    at.checkbox(key="url:kvcache:qa").set_value(False).run()
+    context_only = sum(len(v["tickvals"]) for k, v in _spec(at, "kv:tokens")["layout"].items() if k.startswith("xaxis"))
+    assert shown > context_only  # question-aware: the press sees (and may evict) the question too
+
+
+def test_the_pages_views_agree_with_the_lab():
+    """The page's prompt is the sweep's prompt; its flow graph's input level is the lab's rollout."""
+    import torch
+
+    from lab.kvcache import views
+    from lab.kvcache.flow import flow
+    from lab.kvcache.model import random_model
+    from lab.kvcache.tasks import make_batches
+
+    lm = random_model()
+    batch = make_batches("coreference", 5, 3, lm.codec)[0]
+    one = views.prompt("coreference", 4, 3, lm.codec)
+    assert one.words[0] == batch.words[4] and torch.equal(one.relevant[0], batch.relevant[4])
+    res = flow(lm.model, one, "snapkv", 0.8)
+    for variant, matrices in res.layers.items():
+        levels = views.rollout_levels(matrices[0].numpy())
+        assert np.allclose(levels[0], res.rollout[variant][0].numpy(), atol=1e-5)
+        assert np.allclose(levels.sum(axis=1), 1.0, atol=1e-5)  # every level holds all of the answer's mass
+    graph = views.flow_graph(res.layers["drop"][0].numpy(), views.flow_tokens(res.layers["drop"][0].numpy(),
+                                                                              one.relevant[0].numpy()))
+    assert graph.tokens[-1] == len(one.words[0]) - 1 and set(np.flatnonzero(one.relevant[0].numpy())) <= set(graph.tokens)
