@@ -112,6 +112,15 @@ def choose_prompt(source: str, task: str, qa: bool, pick: dict[str, tuple[str, s
 
 
 # -- tabs ----------------------------------------------------------------------------------------------------
+def microscope_ratio() -> float | None:
+    """The microscope's ratio (its slider's, or the link's), drawn on the cliff figure; None before there is one."""
+    value = st.session_state.get(ui.widget_key("ratio"), st.query_params.get("ratio"))
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
 def cliff_tab(source: str, task: str, qa: bool) -> None:
     fig_col, side = st.columns([4, 1.25])
     presses = url_presses("Presses", "presses", DEFAULT_PRESSES, where=side)
@@ -142,7 +151,7 @@ def cliff_tab(source: str, task: str, qa: bool) -> None:
         f"{figures.press_label(p)}: {'none' if c is None else f'{c:.2f}'}" for p, c in result.cliffs().items())
         + f"  \nGER vs hallucination: r = {'n/a' if r is None else f'{r:.2f}'}"
         + ("  \n*stopped early*" if result.stopped else ""))
-    fig = figures.sweep_figure(result, st.session_state.get(ui.widget_key("ratio")))
+    fig = figures.sweep_figure(result, microscope_ratio())
     ui.chart(fig, "kv:sweep", f"kv_sweep_{config.task}", where=fig_slot)
     side.download_button("sweep.csv", result.table_csv(), file_name=f"kv_sweep_{config.task}.csv", mime="text/csv",
                          icon=":material/download:", on_click="ignore")

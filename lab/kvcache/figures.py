@@ -50,7 +50,7 @@ def press_color(press: str) -> str:
 
 
 # -- the core picture ---------------------------------------------------------------------------------
-def sweep_figure(result: Any, ratio: float | None = None, height: int = 470) -> go.Figure:
+def sweep_figure(result: Any, ratio: float | None = None, height: int = 440) -> go.Figure:
     """Accuracy, hallucination rate and Global Eviction Ratio against the ratio, one line per press.
 
     ``result`` is a :class:`~lab.kvcache.sweep.CompressResult`. The accuracy panel shows the uncompressed
