@@ -81,7 +81,8 @@ def sweep_figure(result: Any, ratio: float | None = None, height: int = 440) -> 
                   annotation_font=dict(size=11, color="#495057"))
     fig.add_hline(y=base / 2, line=dict(color="#adb5bd", width=1, dash="dot"), row=1, col=1)
     if ratio is not None:
-        fig.add_vline(x=ratio, line=dict(color="#212529", width=1))
+        fig.add_vline(x=ratio, line=dict(color="#212529", width=1), annotation_text="microscope",
+                      annotation_position="top left", annotation_font=dict(size=10, color="#212529"))
     for row, (_, name) in enumerate(PANELS, start=1):
         fig.update_yaxes(title_text=name, rangemode="tozero", row=row, col=1)
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)
