@@ -2,18 +2,20 @@
 
 Every sample is a context (``<bos>`` and many short statements), then a question that ends with the queried
 symbol; the answer is predicted at the question's last token. Each task is a *look-up*: the answer sits in
-one or two statements of the context, two tokens after the queried symbol, and every other statement is a
-distractor built from the same symbols. The relevant positions are the tokens those statements contribute
-to the answer (the queried symbol, what resolves it, and the answer's symbol):
+one or two statements of the context, two tokens *before* the queried symbol (so the question's last token
+can find its statement by its own identity -- measured: this form is learned in a few hundred steps, the
+answer-after-key form not in a thousand), and every other statement is a distractor built from the same
+symbols. The relevant positions are the tokens those statements contribute to the answer (the queried
+symbol, what resolves it, and the answer's symbol):
 
-- ``multi_entity``: ``apple with ann .`` ... ``ann gives apple to ben .`` -- ``who has apple``? The holder
-  named by the latest statement about it (a transfer if there was one): that statement's object and holder.
-- ``disambiguation``: ``ann smith scores 7 .`` among records sharing the first or the last name --
-  ``score of ann smith``? Both name tokens and the value of the one record matching both.
-- ``coreference``: ``ann and ben see apple . she takes it .`` -- ``who takes apple``? The pronoun's
-  referent is the person of its gender in the sentence before: the referent's name, the object, the pronoun.
-- ``multi_hop``: ``a to red .`` ... ``red to 7 .`` -- ``end of a``? Two look-ups, A -> B -> C: the four
-  symbol tokens of the two links.
+- ``multi_entity``: ``ann has apple .`` ... ``ben gets apple from ann .`` -- ``who has apple``? The holder
+  named by the latest statement about it (a transfer if there was one): that statement's holder and object.
+- ``disambiguation``: ``7 for ann smith .`` among records sharing the first or the last name --
+  ``score of ann smith``? The value and both name tokens of the one record matching both.
+- ``coreference``: ``ann meets ben . she takes apple .`` -- ``who takes apple``? The pronoun's referent is
+  the person of its gender in the sentence before: the referent's name, the pronoun, the object.
+- ``multi_hop``: ``red from a .`` ... ``7 from red .`` (a leads to red, red to 7) -- ``end of a``? Two
+  look-ups, A -> B -> C: the four symbol tokens of the two links.
 
 Samples are drawn from ``numpy.random.default_rng([seed, task index])``: one seed gives the same samples.
 ``size`` (statements, records, episodes or chains) defaults to the evaluation size; training draws smaller
@@ -32,7 +34,7 @@ from lab.core.errors import LabInputError
 from lab.kvcache.vocab import BOS, COLORS, FEMALE, LETTERS, MALE, NAMES, NUMBERS, OBJECTS, SURNAMES, Codec
 
 TASKS = ("multi_entity", "disambiguation", "coreference", "multi_hop")
-FULL_SIZE = {"multi_entity": 16, "disambiguation": 24, "coreference": 16, "multi_hop": 12}
+FULL_SIZE = {"multi_entity": 16, "disambiguation": 24, "coreference": 16, "multi_hop": 14}
 MAX_SIZE = {"multi_entity": len(OBJECTS), "disambiguation": 25, "coreference": len(OBJECTS), "multi_hop": 16}
 
 
@@ -101,13 +103,13 @@ def multi_entity(rng: np.random.Generator, size: int) -> Sample:
     statements, last = [], {}
     for _, i, kind in events:
         if kind == "has":
-            statements.append([objects[i], "with", holder[i], "."])
-            last[i] = (len(statements) - 1, (0, 2))  # object and holder
+            statements.append([holder[i], "has", objects[i], "."])
+            last[i] = (len(statements) - 1, (0, 2))  # holder and object
         else:
             to = cast[int(rng.choice([j for j in range(len(cast)) if cast[j] != holder[i]]))]
-            statements.append([holder[i], "gives", objects[i], "to", to, "."])
+            statements.append([to, "gets", objects[i], "from", holder[i], "."])
             holder[i] = to
-            last[i] = (len(statements) - 1, (2, 4))  # object and recipient
+            last[i] = (len(statements) - 1, (0, 2))  # recipient and object
     words, starts = _statements(statements)
     queries = []
     for i in rng.permutation(size):
@@ -117,19 +119,19 @@ def multi_entity(rng: np.random.Generator, size: int) -> Sample:
 
 
 def disambiguation(rng: np.random.Generator, size: int) -> Sample:
-    """``size`` records ``first last scores value .`` over 5 first x 5 last names (many share one of them)."""
+    """``size`` records ``value for first last .`` over 5 first x 5 last names (many share one of them)."""
     firsts, lasts = _pick(rng, NAMES, 5), _pick(rng, SURNAMES, 5)
     combos = [(f, s) for f in firsts for s in lasts]
     people = [combos[i] for i in rng.choice(len(combos), size=size, replace=False)]
     values = _pick(rng, NUMBERS, size)
-    words, starts = _statements([[f, s, "scores", v, "."] for (f, s), v in zip(people, values, strict=True)])
-    queries = [Query(["score", "of", people[i][0], people[i][1]], values[i], [starts[i], starts[i] + 1, starts[i] + 3])
+    words, starts = _statements([[v, "for", f, s, "."] for (f, s), v in zip(people, values, strict=True)])
+    queries = [Query(["score", "of", people[i][0], people[i][1]], values[i], [starts[i], starts[i] + 2, starts[i] + 3])
                for i in rng.permutation(size)]
     return Sample(words, queries, values)
 
 
 def coreference(rng: np.random.Generator, size: int) -> Sample:
-    """``size`` episodes ``A and B see O . he/she takes it .``, A and B of different genders (a cast of 4 + 4)."""
+    """``size`` episodes ``A meets B . he/she takes O .``, A and B of different genders (a cast of 4 + 4)."""
     women, men = _pick(rng, FEMALE, 4), _pick(rng, MALE, 4)
     objects = _pick(rng, OBJECTS, size)
     statements, who, rel = [], [], []
@@ -139,9 +141,9 @@ def coreference(rng: np.random.Generator, size: int) -> Sample:
         a, b = pair[order[0]], pair[order[1]]
         she = bool(rng.integers(2))
         referent = pair[0] if she else pair[1]
-        statements.append([a, "and", b, "see", objects[i], ".", "she" if she else "he", "takes", "it", "."])
+        statements.append([a, "meets", b, ".", "she" if she else "he", "takes", objects[i], "."])
         who.append(referent)
-        rel.append([0 if a == referent else 2, 4, 6])  # referent, object, pronoun
+        rel.append([0 if a == referent else 2, 4, 6])  # referent, pronoun, object
     words, starts = _statements(statements)
     queries = [Query(["who", "takes", objects[i]], who[i], [starts[i] + o for o in rel[i]])
                for i in rng.permutation(size)]
@@ -149,14 +151,14 @@ def coreference(rng: np.random.Generator, size: int) -> Sample:
 
 
 def multi_hop(rng: np.random.Generator, size: int) -> Sample:
-    """``size`` chains ``S to M .`` + ``M to N .``, the 2 x size links shuffled."""
+    """``size`` chains S -> M -> N written ``M from S .`` and ``N from M .``, the 2 x size links shuffled."""
     sources, middles, ends = _pick(rng, LETTERS, size), _pick(rng, COLORS, size), _pick(rng, NUMBERS, size)
     links = [(i, 0) for i in range(size)] + [(i, 1) for i in range(size)]
     links = [links[j] for j in rng.permutation(len(links))]
     statements, where = [], {}
     for n, (i, hop) in enumerate(links):
         a, b = (sources[i], middles[i]) if hop == 0 else (middles[i], ends[i])
-        statements.append([a, "to", b, "."])
+        statements.append([b, "from", a, "."])
         where[(i, hop)] = n
     words, starts = _statements(statements)
     queries = []

@@ -26,7 +26,7 @@ COLORS = ("red", "blue", "gold", "pink", "gray", "teal", "navy", "lime", "plum",
           "sand", "mint", "rose", "onyx")
 NUMBERS = tuple(str(i) for i in range(40))
 FUNCTION = (".", "?", "has", "gives", "to", "who", "meets", "takes", "he", "she", "scores", "links", "where",
-            "does", "end", "with", "and", "see", "it", "score", "of")
+            "does", "end", "with", "and", "see", "it", "score", "of", "gets", "from", "for")
 
 WORDS: tuple[str, ...] = (PAD, BOS) + FUNCTION + NAMES + SURNAMES + OBJECTS + LETTERS + COLORS + NUMBERS
 
