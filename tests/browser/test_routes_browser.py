@@ -3,34 +3,24 @@ moves the operating point, a click on a token in the difficulty map chooses it."
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from app.serve import CHROMIUM_FLAGS, chromium_path, running_app, wait_for_script
+from app.serve import running_app, wait_for_script
+
+from .conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "browser" / "screenshots"
 
 
 @pytest.fixture(scope="module")
-def chromium_page(tmp_path_factory):
-    executable = chromium_path()
-    if executable is None:
-        if os.environ.get("DYNLAB_REQUIRE_BROWSER") == "1":
-            pytest.fail("DYNLAB_REQUIRE_BROWSER=1 but Chromium is not installed")
-        pytest.skip("Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
+def chromium_page(tmp_path_factory, browser):
+    """Its own server (one torch thread) on the session's Chromium: a second Playwright would clash with it."""
     # one torch thread in the server: two OpenMP threads on a loaded two-core machine were 15x slower (spinning)
     env = {"DYNLAB_HOME": str(tmp_path_factory.mktemp("runs")), "DYNLAB_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     with open(tmp_path_factory.mktemp("log") / "streamlit.log", "w") as log, running_app(env, log) as (url, _):
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
-            context = browser.new_context(viewport={"width": 1280, "height": 720})
-            yield url, context.new_page()
-            browser.close()
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        yield url, context.new_page()
+        context.close()
 
 
 def test_routes_section_trains_and_the_budget_and_a_click_move_the_view(chromium_page):
