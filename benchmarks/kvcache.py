@@ -153,6 +153,12 @@ def main() -> None:
                                                    "load_average_at_start": list(os.getloadavg())},
                  "ratios": list(RATIOS), "presses": list(DEFAULT_PRESSES), "samples": NUM}
     card = getattr(load(args.model), "card", {}) or {}
+    if args.model == "shipped":  # which checkpoint these numbers are of (it may be retrained later)
+        import hashlib
+
+        from lab.kvcache.model import SHIPPED
+
+        doc["checkpoint_sha1"] = hashlib.sha1(SHIPPED.read_bytes()).hexdigest()
     doc["card_metrics"] = card.get("metrics", {})
     doc["uncompressed"] = uncompressed(args.model)
     print("uncompressed", {t: round(v["accuracy"], 4) for t, v in doc["uncompressed"].items()}, flush=True)

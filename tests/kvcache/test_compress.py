@@ -130,8 +130,8 @@ def test_the_probe_follows_a_ratio_on_one_prompt(lm, batch):
     assert torch.allclose(torch.tensor(half.attention_after.sum(-1)), torch.ones(2, 4), atol=1e-4)
 
 
-@pytest.mark.skipif(not SHIPPED.exists(), reason="the shipped checkpoint (scripts/train_kvcache.py) is not trained yet")
 def test_random_eviction_at_095_hurts_the_shipped_model():
+    assert SHIPPED.exists()
     loaded = load_model("shipped")
     batch = make_batches("multi_entity", 64, 0, loaded.codec)[0]
     pre = prefill(loaded.model, batch.context, batch.question)
