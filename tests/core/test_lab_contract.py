@@ -10,7 +10,6 @@ import dataclasses
 import json
 
 import pytest
-import torch
 
 from lab.cli import main
 from lab.core.jobs import save_output
@@ -28,12 +27,7 @@ from lab.core.verbs import (
 VERBS = [pytest.param(spec.key, verb.name, id=f"{spec.key}-{verb.name}") for spec in labs() for verb in spec.verbs]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _example(lab, verb):

@@ -13,13 +13,7 @@ from lab.kvcache.presses import PRESS_NAMES, PRESSES, make_press
 from lab.kvcache.probe import Probe
 from lab.kvcache.tasks import make_batches
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

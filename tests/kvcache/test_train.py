@@ -16,12 +16,7 @@ TINY = {"layers": 1, "heads": 2, "hidden": 32, "batch_size": 8, "questions": 4, 
         "curriculum": 0.0, "tasks": ("disambiguation",)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def test_a_few_steps_reduce_the_loss():
