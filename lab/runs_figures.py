@@ -119,7 +119,9 @@ def panels_figure(curves: dict[str, dict[str, tuple[list, list]]], title: str = 
                                          line={"color": colour, "width": 2}, legendgroup=label,
                                          showlegend=bool(label) and row == 1), row=row, col=1)
         fig.update_yaxes(title_text=quantity, row=row, col=1)
-        fig.update_xaxes(title_text=x_title, row=row, col=1)
+    # every panel runs over the same x; one title under the last panel (a title under each one sat on the
+    # next panel's title)
+    fig.update_xaxes(title_text=x_title, row=max(1, len(names)), col=1)
     fig.update_layout(title=title or None, height=60 + height_per_panel * max(1, len(names)),
                       margin=dict(l=10, r=10, t=40 if title else 30, b=10), legend=dict(orientation="h", y=-0.15))
     return fig

@@ -122,4 +122,4 @@ def kinds_per_expert_figure(result: MoEResult, layer: int = 0) -> go.Figure:
                              hovertemplate=f"{kind}: " + "%{y:.1%}<extra>%{x}</extra>"))
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title="share of the expert's tokens", tickformat=".0%")
-    return _layout(fig, "Which kinds of tokens each expert takes (first choice, held-out tokens)")
+    return _layout(fig, "Token kinds per expert (first choice, held-out)")
