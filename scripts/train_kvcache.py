@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--" + name.replace("_", "-"), type=int, default=d(name))
     p.add_argument("--lr", type=float, default=d("lr"))
     p.add_argument("--curriculum", type=float, default=d("curriculum"))
+    p.add_argument("--no-practice", dest="practice", action="store_false",
+                   help="train without the tasks' practice questions (multi-hop: one-hop questions)")
     p.add_argument("--eval-num", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--minutes", type=float, default=None,
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(layers=args.layers, heads=args.heads, hidden=args.hidden, steps=args.steps,
                          batch_size=args.batch_size, questions=args.questions, warmup=args.warmup,
                          save_every=args.save_every, eval_every=args.eval_every, seed=args.seed, lr=args.lr,
-                         curriculum=args.curriculum, copy=args.copy, eval_num=args.eval_num, state=args.state)
+                         curriculum=args.curriculum, copy=args.copy, practice=args.practice, eval_num=args.eval_num,
+                         state=args.state)
     start = time.perf_counter()
     command = "python scripts/train_kvcache.py " + shlex.join(list(argv if argv is not None else sys.argv[1:]))
     # every invocation that trained on this state, so the card says how the model came about

@@ -35,6 +35,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-max", type=int, default=default("n_max"))
     p.add_argument("--hidden", type=int, default=default("hidden"))
     p.add_argument("--layers", type=int, default=default("layers"), help="default: 1 (ptrnet), 2 (am)")
+    p.add_argument("--input-order", choices=("given", "x"), default=default("input_order"),
+                   help="Ptr-Net hull: read the points as given, or sorted by x (Order Matters)")
     p.add_argument("--steps", type=int, default=default("steps"), help="supervised / imitation steps")
     p.add_argument("--pomo-steps", type=int, default=default("pomo_steps"),
                    help="POMO REINFORCE steps after imitation (am)")
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                                                "steps_done": prev.get("training", {}).get("steps_done")}]
     config = TrainConfig(
         task=args.task, model=args.model, n_min=args.n_min, n_max=args.n_max, hidden=args.hidden, layers=args.layers,
+        input_order=args.input_order,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, pomo_steps=args.pomo_steps,
         pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pomo_lr_final=args.pomo_lr_final, pool_per_size=args.pool_per_size,
         eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,

@@ -10,12 +10,14 @@ symbol, what resolves it, and the answer's symbol):
 
 - ``multi_entity``: ``ann has apple .`` ... ``ben gets apple from ann .`` -- ``who has apple``? The holder
   named by the latest statement about it (a transfer if there was one): that statement's holder and object.
-- ``disambiguation``: ``7 for ann smith .`` among records sharing the first or the last name --
-  ``score of ann smith``? The value and both name tokens of the one record matching both.
+- ``disambiguation``: ``7 for ann smith .`` among records sharing the first or the last name (k first x k
+  last names, k = ceil(sqrt(size)): 5 x 5 at the evaluation size, so most records share a name with others
+  at every size) -- ``score of ann smith``? The value and both name tokens of the one record matching both.
 - ``coreference``: ``ann meets ben . she takes apple .`` -- ``who takes apple``? The pronoun's referent is
   the person of its gender in the sentence before: the referent's name, the pronoun, the object.
 - ``multi_hop``: ``red from a .`` ... ``7 from red .`` (a leads to red, red to 7) -- ``end of a``? Two
-  look-ups, A -> B -> C: the four symbol tokens of the two links.
+  look-ups, A -> B -> C: the four symbol tokens of the two links. Training may also ask the one-hop
+  ``end of red`` (``Sample.practice``; the end of a chain that starts at its middle), never evaluated.
 
 Samples are drawn from ``numpy.random.default_rng([seed, task index])``: one seed gives the same samples.
 ``size`` (statements, records, episodes or chains) defaults to the evaluation size; training draws smaller
@@ -24,7 +26,8 @@ sizes first (a curriculum).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -50,6 +53,7 @@ class Sample:
     context: list[str]  # starts with <bos>
     queries: list[Query]  # one per queried symbol, in random order; evaluation asks the first
     candidates: list[str]  # the entities a question of this sample can be answered with
+    practice: list[Query] = field(default_factory=list)  # easier questions training may add; never evaluated
 
 
 @dataclass(frozen=True)
@@ -119,8 +123,13 @@ def multi_entity(rng: np.random.Generator, size: int) -> Sample:
 
 
 def disambiguation(rng: np.random.Generator, size: int) -> Sample:
-    """``size`` records ``value for first last .`` over 5 first x 5 last names (many share one of them)."""
-    firsts, lasts = _pick(rng, NAMES, 5), _pick(rng, SURNAMES, 5)
+    """``size`` records ``value for first last .`` over k first x k last names, k = ceil(sqrt(size)) (>= 2).
+
+    Every size has records that share a name, so matching one name alone never solves it (at size 4, all
+    2 x 2 combinations): a curriculum over sizes teaches the two-name match from the start.
+    """
+    k = max(2, math.ceil(math.sqrt(size)))
+    firsts, lasts = _pick(rng, NAMES, k), _pick(rng, SURNAMES, k)
     combos = [(f, s) for f in firsts for s in lasts]
     people = [combos[i] for i in rng.choice(len(combos), size=size, replace=False)]
     values = _pick(rng, NUMBERS, size)
@@ -161,11 +170,12 @@ def multi_hop(rng: np.random.Generator, size: int) -> Sample:
         statements.append([b, "from", a, "."])
         where[(i, hop)] = n
     words, starts = _statements(statements)
-    queries = []
+    queries, practice = [], []
     for i in rng.permutation(size):
         s0, s1 = starts[where[(int(i), 0)]], starts[where[(int(i), 1)]]
         queries.append(Query(["end", "of", sources[i]], ends[i], [s0, s0 + 2, s1, s1 + 2]))
-    return Sample(words, queries, ends)
+        practice.append(Query(["end", "of", middles[i]], ends[i], [s1, s1 + 2]))
+    return Sample(words, queries, ends, practice)
 
 
 GENERATORS = {"multi_entity": multi_entity, "disambiguation": disambiguation, "coreference": coreference,

@@ -12,6 +12,9 @@ start -- stays near chance for many minutes on a CPU):
   the upper half up to the current size;
 - **a copy warm-up task** (``copy`` tokens, 0 = none): random tokens repeated once, every repeated token
   supervised -- it forms induction (look-up and copy) heads in about a hundred steps, which every task needs;
+- **practice questions** (``practice``): a task's easier questions (multi-hop: the one-hop ``end of <middle>``)
+  interleaved with the evaluated ones, each after a question about another chain; they train the first
+  look-up that the two-hop question composes. The curriculum counts only the evaluated questions;
 - every step takes one batch of every task (the tasks share the vocabulary and the model);
 - AdamW, linear warm-up then cosine decay to a tenth, gradient clipping at 1; sdpa attention while training
   (faster), eager attention in the returned model (the same weights).
@@ -61,6 +64,7 @@ class TrainConfig(LabConfig):
     warmup: int = 100
     curriculum: float = 0.4  # fraction of the steps by which contexts have grown to the evaluation size
     copy: int = 24  # length of the random sequence of the copy task trained alongside (0 = none)
+    practice: bool = True  # interleave the tasks' practice questions (Sample.practice) with the evaluated ones
     eval_num: int = 200  # held-out samples per task for the final accuracy
     eval_every: int = 0  # steps between quick held-out checks (100 samples per task) in the curves; 0 = none
     state: str = ""  # a training-state file to resume from and save to ('' = none)
@@ -85,6 +89,8 @@ class TrainConfig(LabConfig):
                 raise LabInputError(f"{name.replace('_', ' ')} is {value!r}; use an integer of at least {lo}.")
         if self.hidden % self.heads:
             raise LabInputError(f"hidden {self.hidden} is not a multiple of heads {self.heads}; choose a multiple.")
+        if not isinstance(self.practice, bool):
+            raise LabInputError(f"practice is {self.practice!r}; use true or false.")
         if not self.lr > 0:
             raise LabInputError(f"lr is {self.lr}; use a positive learning rate.")
         if not 0 <= self.curriculum <= 1:
@@ -92,17 +98,26 @@ class TrainConfig(LabConfig):
 
 
 def training_batch(task: str, batch_size: int, size: int, questions: int, rng: np.random.Generator,
-                   codec: WordCodec) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                   codec: WordCodec, practice: bool = False
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``batch_size`` sequences ``ctx q1 a1 q2 a2 ...`` of one size.
 
-    Returns ids (B, L) long, the positions of every question's last token (B, Q) long and the answers (B, Q).
+    With ``practice``, each evaluated question is followed by one of the sample's practice questions, taken in
+    reverse order so that it asks about another symbol than the question before it.
+
+    Returns ids (B, L) long, the positions of every question's last token (B, Q) long, the answers (B, Q) and
+    which questions are evaluated ones, not practice (B, Q) bool.
     """
-    rows, where, answers = [], [], []
+    rows, where, answers, real = [], [], [], []
     for _ in range(batch_size):
         sample = generate(task, rng, size)
+        asked = [(q, True) for q in sample.queries[:questions]]
+        if practice and sample.practice:
+            extra = sample.practice[::-1][: len(asked)]
+            asked = [pair for both in zip(asked, [(q, False) for q in extra], strict=True) for pair in both]
         ids, _ = codec.encode(sample.context)
         pos, ans = [], []
-        for q in sample.queries[:questions]:
+        for q, _ in asked:
             ids += codec.encode(q.question, first=False)[0]
             pos.append(len(ids) - 1)
             ans.append(codec.answer_id(q.answer))
@@ -110,7 +125,8 @@ def training_batch(task: str, batch_size: int, size: int, questions: int, rng: n
         rows.append(ids)
         where.append(pos)
         answers.append(ans)
-    return torch.tensor(rows), torch.tensor(where), torch.tensor(answers)
+        real.append([evaluated for _, evaluated in asked])
+    return torch.tensor(rows), torch.tensor(where), torch.tensor(answers), torch.tensor(real)
 
 
 def answer_logits(model: Any, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
@@ -226,16 +242,17 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
             rng = np.random.default_rng([config.seed, 7, step, TASKS.index(task)])
             levels = curves.setdefault(f"level_{task}", [])
             top = curriculum_top(task, step, config, levels[-1] if levels else 2)
-            ids, pos, ans = training_batch(task, config.batch_size, int(rng.integers(max(2, top // 2), top + 1)),
-                                           config.questions, rng, codec)
+            ids, pos, ans, real = training_batch(task, config.batch_size, int(rng.integers(max(2, top // 2), top + 1)),
+                                                 config.questions, rng, codec, config.practice)
             logits = answer_logits(model, ids.to(device), pos.to(device))
             task_loss = F.cross_entropy(logits.flatten(0, 1), ans.flatten().to(device))
             (task_loss / len(config.tasks)).backward()
             loss += float(task_loss.detach()) / len(config.tasks)
-            task_hits = int((logits.argmax(-1).cpu() == ans).sum())
-            hits, count = hits + task_hits, count + ans.numel()
+            right = logits.argmax(-1).cpu() == ans  # (B, Q)
+            task_hits = int(right[real].sum())  # evaluated questions only: practice is easier
+            hits, count = hits + task_hits, count + int(real.sum())
             accs = curves.setdefault(f"train_accuracy_{task}", [])
-            accs.append(task_hits / ans.numel())
+            accs.append(task_hits / int(real.sum()))
             levels.append(top)
             if len(levels) >= 5 and len(set(levels[-5:])) == 1 and np.mean(accs[-5:]) >= 0.9:
                 levels[-1] = min(FULL_SIZE[task], top + 1)  # earned: the next step may draw one more

@@ -19,6 +19,8 @@ Conventions of the output (:class:`ModelOutput`):
   hull is the largest-area polygon through the points, so area is its objective as length is the
   TSP's: a candidate wins because it is better, never because it matches a label); for Delaunay,
   which has no such simple objective, the most probable sequence.
+- A Ptr-Net with ``input_order="x"`` reads the points sorted by x, then y: every decoder runs in that
+  frame (:func:`reading_order`) and the sequence and attention are mapped back to the given indices.
 - POMO for the hull: the model chooses its own first point, so there is one start; what remains of
   POMO is its x8 augmentation -- greedy on the 8 symmetric copies of the square, keep the largest.
   Hull outputs are returned counter-clockwise from their smallest index whatever copy they came from.
@@ -70,6 +72,24 @@ def _tour_lengths(points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
     """points (R, n, 2), tours (R, n) -> closed tour lengths (R,)."""
     ordered = points.gather(1, tours[..., None].expand(-1, -1, 2))  # (R, n, 2)
     return (ordered - ordered.roll(-1, dims=1)).norm(dim=-1).sum(dim=1)
+
+
+def reading_order(model, points: torch.Tensor) -> torch.Tensor | None:
+    """The order in which ``model`` reads ``points`` (B, n, 2): (B, n) long, or None when as given.
+
+    A Ptr-Net trained with ``input_order="x"`` reads the points by increasing x, ties by y (Vinyals et al.
+    2016, "Order Matters": the order of a set's elements changes what a sequence model learns).
+    """
+    if getattr(model, "input_order", "given") != "x":
+        return None
+    by_y = points[..., 1].argsort(dim=1, stable=True)  # (B, n)
+    x_then = points[..., 0].gather(1, by_y).argsort(dim=1, stable=True)  # stable: equal x keep y order
+    return by_y.gather(1, x_then)
+
+
+def _reorder(points: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+    """points (B, n, 2) in ``order`` (B, n): row b's i-th point is points[b, order[b, i]]."""
+    return points.gather(1, order[..., None].expand(-1, -1, points.shape[-1]))
 
 
 def _rollout(model, state, task: str, n: int, rows: int, start: torch.Tensor | None,
@@ -292,10 +312,14 @@ def _pomo_hull(model, points: torch.Tensor, augment: bool, hull_rule: str) -> li
     best: list[list[int]] = [[] for _ in range(B)]
     best_score = [float("-inf")] * B
     for copy in copies:
+        order = reading_order(model, copy)  # a symmetric copy of sorted points is no longer sorted
+        if order is not None:
+            copy = _reorder(copy, order)
         seq, _, _ = _rollout(model, model.init_state(copy), "hull", n, B, None, lambda lp: lp.argmax(dim=-1),
                              mask_points=_mask_points(copy, "hull", hull_rule), hull_rule=hull_rule)
+        back = None if order is None else order.cpu().tolist()
         for i, row in enumerate(seq):
-            cand = _strip(row, n)
+            cand = _strip(row, n) if back is None else [back[i][j] for j in _strip(row, n)]
             score = _hull_score(pts[i], cand, hull_rule)
             if score > best_score[i] or not best[i]:
                 best[i], best_score[i] = cand, score
@@ -364,6 +388,9 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         with torch.inference_mode():
             for lo in range(0, B, chunk):
                 x = torch.from_numpy(pts[lo : lo + chunk]).to(device)
+                order = reading_order(model, x)  # (b, n) or None
+                if order is not None:
+                    x = _reorder(x, order)
                 found = DECODERS[method](model, x, task, beam_width=beam_width, num_samples=num_samples,
                                          augment=augment, seed=seed + lo, trace=trace, hull_rule=hull_rule)
                 if isinstance(found, tuple):  # greedy already knows its log-probs and trace
@@ -371,6 +398,11 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
                 else:  # search decoders: score the winners by replaying them
                     seqs = found
                     logp, probs = _replay(model, x, task, seqs, trace, hull_rule)
+                if order is not None:  # back to the given indices
+                    back = order.cpu().tolist()
+                    seqs = [[back[i][j] for j in s] for i, s in enumerate(seqs)]
+                    if trace:  # column j of the sorted frame is the given point order[j]
+                        probs = torch.zeros_like(probs).scatter_(2, order[:, None, :].expand_as(probs), probs)
                 for i, s in enumerate(seqs):
                     att = probs[i, : len(s)].cpu().numpy() if trace else None
                     outputs.append(ModelOutput(sequence=s, attention=att, log_prob=float(logp[i])))

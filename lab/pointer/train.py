@@ -46,6 +46,7 @@ from lab.pointer.models.data import (
     random_symmetry,
 )
 from lab.pointer.models.masks import teacher_masks
+from lab.pointer.models.ptrnet import INPUT_ORDERS
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class TrainConfig(LabConfig):
     n_max: int = 20
     hidden: int = 128
     layers: int | None = None  # LSTM layers (ptrnet) or encoder layers (am)
+    input_order: str = "given"  # Ptr-Net hull: "x" reads the points sorted by x (see PointerNetwork)
     steps: int = 200  # supervised (ptrnet) or imitation (am) steps
     batch_size: int = 128
     lr: float = 1e-3
@@ -94,6 +96,9 @@ class TrainConfig(LabConfig):
             raise LabInputError("the attention model solves only the TSP; use the Ptr-Net for hull and Delaunay.")
         if self.layers is None:
             self.normalise("layers", 1 if self.model == "ptrnet" else 2)
+        self.check_choice("input_order", INPUT_ORDERS)
+        if self.input_order != "given" and (self.model, self.task) != ("ptrnet", "hull"):
+            raise LabInputError("input order 'x' is for the Ptr-Net on the hull; use 'given' for this model and task.")
         if not 3 <= int(self.n_min) <= int(self.n_max) <= 200:
             raise LabInputError(f"need 3 <= n_min <= n_max <= 200, got n_min={self.n_min}, n_max={self.n_max}.")
         if not 8 <= int(self.hidden) <= 1024 or not 1 <= int(self.layers) <= 12:
@@ -119,7 +124,8 @@ class TrainConfig(LabConfig):
 
     def architecture(self) -> dict:
         if self.model == "ptrnet":
-            return {"model": "ptrnet", "task": self.task, "hidden": int(self.hidden), "layers": int(self.layers)}
+            arch = {"model": "ptrnet", "task": self.task, "hidden": int(self.hidden), "layers": int(self.layers)}
+            return arch if self.input_order == "given" else {**arch, "input_order": self.input_order}
         return {"model": "am", "task": "tsp", "hidden": int(self.hidden), "layers": int(self.layers),
                 "heads": int(self.heads), "ff": 4 * int(self.hidden), "clip": 10.0}
 
@@ -313,6 +319,8 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
                     loss = supervised_loss(model, "tsp", pts.to(dev), tours.to(dev))
             else:
                 pts_np = rng.random((int(config.batch_size), n, 2)).astype(np.float32)
+                if config.input_order == "x":  # the frame the decoder gives this model (decoding.reading_order)
+                    pts_np = np.stack([p[np.lexsort((p[:, 1], p[:, 0]))] for p in pts_np])
                 targets = pad_sequences([label_sequence(config.task, p) for p in pts_np])
                 loss = supervised_loss(model, config.task, torch.from_numpy(pts_np).to(dev), targets.to(dev))
             phase = "supervised"

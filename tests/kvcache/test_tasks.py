@@ -134,3 +134,30 @@ def test_a_tokenizer_codec_keeps_relevant_words_and_equal_lengths_per_batch():
             assert b.answer[i] == ord(" ")  # the first token of " <answer>" for this tokenizer
             assert len(text) == b.context.shape[1] + b.question.shape[1] + len(BOS)
             assert "".join(chr(int(t)) for t in b.question[i]).split() == question
+
+
+@pytest.mark.parametrize("size", [2, 4, 9, 16, 24])
+def test_disambiguation_records_share_names_at_every_size(size):
+    """k = ceil(sqrt(size)) first and last names: matching one name alone leaves a tie in most samples."""
+    rng = task_rng("disambiguation", 11)
+    shared = 0
+    for _ in range(50):
+        sample = generate("disambiguation", rng, size)
+        records = [w for _, w in _statements(sample.context)]
+        k = max(2, int(np.ceil(np.sqrt(size))))
+        assert len({w[2] for w in records}) <= k and len({w[3] for w in records}) <= k
+        q = sample.queries[0].question
+        shared += sum(w[3] == q[-1] for w in records) > 1
+    assert shared >= (10 if size == 2 else 40)
+
+
+def test_multi_hop_practice_questions_are_one_hop_and_right():
+    rng = task_rng("multi_hop", 12)
+    for size in (2, 7, 14):
+        sample = generate("multi_hop", rng, size)
+        assert len(sample.practice) == size
+        links = {w[2]: (s, w[0]) for s, w in _statements(sample.context)}
+        for q in sample.practice:
+            s, end = links[q.question[-1]]
+            assert end == q.answer and end.isdigit() and q.relevant == [s, s + 2]
+    assert all(not generate(t, task_rng(t, 0)).practice for t in TASKS if t != "multi_hop")

@@ -65,3 +65,24 @@ def test_dynlab_kv_train_json(capsys):
     assert main(["kv", "train", "--tasks", "sorting", "--json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown task" in err
+
+
+def test_practice_questions_follow_the_evaluated_ones_and_are_marked():
+    import numpy as np
+
+    from lab.kvcache.train import training_batch
+    from lab.kvcache.vocab import WordCodec
+
+    codec = WordCodec()
+    ids, pos, ans, real = training_batch("multi_hop", 3, 5, 16, np.random.default_rng(0), codec, practice=True)
+    assert real.shape == pos.shape == ans.shape == (3, 10)
+    assert real[:, ::2].all() and not real[:, 1::2].any()  # evaluated first, then practice, alternating
+    words = [codec.decode(row) for row in ids]
+    for b in range(3):
+        for q in range(10):
+            p = int(pos[b, q])
+            assert words[b][p - 2:p] == ["end", "of"] and int(ids[b, p + 1]) == int(ans[b, q])
+        asked = [words[b][int(p)] for p in pos[b]]
+        assert all(asked[i] != asked[i + 1] for i in range(0, 10, 2))  # practice asks about another chain
+    _, pos, _, real = training_batch("multi_hop", 2, 5, 16, np.random.default_rng(0), codec, practice=False)
+    assert pos.shape == (2, 5) and real.all()

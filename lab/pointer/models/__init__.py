@@ -22,7 +22,7 @@ def build_model(architecture: dict) -> nn.Module:
     kind = arch.pop("model", None)
     if kind == "ptrnet":
         return PointerNetwork(task=arch.get("task", "tsp"), hidden=int(arch.get("hidden", 128)),
-                              layers=int(arch.get("layers", 1)))
+                              layers=int(arch.get("layers", 1)), input_order=str(arch.get("input_order", "given")))
     if kind == "am":
         if arch.get("task", "tsp") != "tsp":
             raise LabInputError("the attention model solves only the TSP; use the Ptr-Net for hull and Delaunay.")

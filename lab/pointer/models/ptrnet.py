@@ -14,6 +14,7 @@ length (hull, Delaunay) point at an extra learned "end of sequence" slot to stop
 References
 ----------
 Vinyals, O., Fortunato, M., Jaitly, N. (2015). Pointer Networks. NeurIPS.
+Vinyals, O., Bengio, S., Kudlur, M. (2016). Order Matters: Sequence to sequence for sets. ICLR.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
+
+from lab.core.errors import LabInputError
+
+#: How a Ptr-Net reads its points: as given, or sorted by x then y (hull only; see ``PointerNetwork``).
+INPUT_ORDERS = ("given", "x")
 
 
 @dataclass
@@ -49,13 +55,21 @@ class PointerNetwork(nn.Module):
         LSTM and attention size d.
     layers : int
         Stacked LSTM layers in the encoder and the decoder.
+    input_order : str
+        "given": the points are read as they come (the paper's setting); "x": the decoder sorts them by x,
+        then y, before the model reads them, and maps its output back (see
+        :func:`lab.pointer.decoding.reading_order`), so the hull label -- counter-clockwise from the smallest
+        index -- starts at the leftmost point (Vinyals, Bengio and Kudlur 2016, "Order Matters").
     """
 
     kind = "ptrnet"
 
-    def __init__(self, task: str = "tsp", hidden: int = 128, layers: int = 1) -> None:
+    def __init__(self, task: str = "tsp", hidden: int = 128, layers: int = 1, input_order: str = "given") -> None:
         super().__init__()
-        self.task, self.hidden, self.layers = task, hidden, layers
+        if input_order not in INPUT_ORDERS or (input_order != "given" and task != "hull"):
+            raise LabInputError(f"input order {input_order!r} is not available for {task}; use 'given'"
+                                + (" or 'x'." if task == "hull" else "."))
+        self.task, self.hidden, self.layers, self.input_order = task, hidden, layers, input_order
         d = hidden
         self.embed = nn.Linear(2, d)  # (x, y) -> d; shared by encoder inputs and decoder inputs
         self.encoder = nn.LSTM(d, d, num_layers=layers, batch_first=True)
@@ -71,7 +85,8 @@ class PointerNetwork(nn.Module):
 
     def architecture(self) -> dict:
         """What a checkpoint card must match for these weights to load."""
-        return {"model": "ptrnet", "task": self.task, "hidden": self.hidden, "layers": self.layers}
+        arch = {"model": "ptrnet", "task": self.task, "hidden": self.hidden, "layers": self.layers}
+        return arch if self.input_order == "given" else {**arch, "input_order": self.input_order}
 
     # ----------------------------------------------------------------------------- encoder
     def encode(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple]:
