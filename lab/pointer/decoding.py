@@ -20,7 +20,9 @@ Conventions of the output (:class:`ModelOutput`):
   TSP's: a candidate wins because it is better, never because it matches a label); for Delaunay,
   which has no such simple objective, the most probable sequence.
 - A Ptr-Net with ``input_order="x"`` reads the points sorted by x, then y: every decoder runs in that
-  frame (:func:`reading_order`) and the sequence and attention are mapped back to the given indices.
+  frame (:func:`reading_order`) and the sequence and attention are mapped back to the given indices. Its
+  hull outputs start at the leftmost vertex (the smallest index of the frame it reads), not at the
+  smallest given index.
 - POMO for the hull: the model chooses its own first point, so there is one start; what remains of
   POMO is its x8 augmentation -- greedy on the 8 symmetric copies of the square, keep the largest.
   Hull outputs are returned counter-clockwise from their smallest index whatever copy they came from.
@@ -323,6 +325,9 @@ def _pomo_hull(model, points: torch.Tensor, augment: bool, hull_rule: str) -> li
             score = _hull_score(pts[i], cand, hull_rule)
             if score > best_score[i] or not best[i]:
                 best[i], best_score[i] = cand, score
+    # a copy read in another order may start elsewhere: every output starts at its smallest index, as the
+    # index rule of a replay in this frame requires
+    best = [s[s.index(min(s)):] + s[: s.index(min(s))] if s else s for s in best]
     return [_counter_clockwise(pts[i], s) for i, s in enumerate(best)]
 
 

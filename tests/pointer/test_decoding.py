@@ -215,7 +215,10 @@ def test_hull_search_keeps_the_largest_polygon_and_never_loses_to_greedy():
     for method in ("pomo", "beam", "sample"):
         found = decode(net, pts, "hull", method, beam_width=4, num_samples=8)
         for p, g, f in zip(pts, greedy, found, strict=True):
-            assert is_simple_polygon(p, f.sequence) and f.sequence[0] == min(f.sequence)
+            # the start: the smallest index of the frame the model reads (x-sorted: the leftmost vertex)
+            frame = [int(i) for i in np.lexsort((p[:, 1], p[:, 0]))] if net.input_order == "x" else list(range(30))
+            assert is_simple_polygon(p, f.sequence) and f.sequence[0] == min(f.sequence, key=frame.index)
+            assert np.isfinite(f.log_prob)
             area = polygon_area(p, f.sequence)
             assert area <= polygon_area(p, tasks.convex_hull_label(p)) + 1e-9  # no polygon beats the hull
             if method == "pomo":
