@@ -11,8 +11,8 @@ symbol, what resolves it, and the answer's symbol):
 - ``multi_entity``: ``ann has apple .`` ... ``ben gets apple from ann .`` -- ``who has apple``? The holder
   named by the latest statement about it (a transfer if there was one): that statement's holder and object.
 - ``disambiguation``: ``7 for ann smith .`` among records sharing the first or the last name (k first x k
-  last names, k = ceil(sqrt(size)): 5 x 5 at the evaluation size, so most records share a name with others
-  at every size) -- ``score of ann smith``? The value and both name tokens of the one record matching both.
+  last names, k = ceil(sqrt(size)): 5 x 5 at the evaluation size; smaller training sizes also draw records
+  that all share one name) -- ``score of ann smith``? The value and both name tokens of the one record matching both.
 - ``coreference``: ``ann meets ben . she takes apple .`` -- ``who takes apple``? The pronoun's referent is
   the person of its gender in the sentence before: the referent's name, the pronoun, the object.
 - ``multi_hop``: ``red from a .`` ... ``7 from red .`` (a leads to red, red to 7) -- ``end of a``? Two
@@ -126,10 +126,20 @@ def disambiguation(rng: np.random.Generator, size: int) -> Sample:
     """``size`` records ``value for first last .`` over k first x k last names, k = ceil(sqrt(size)) (>= 2).
 
     Every size has records that share a name, so matching one name alone never solves it (at size 4, all
-    2 x 2 combinations): a curriculum over sizes teaches the two-name match from the start.
+    2 x 2 combinations). Below the evaluation size (training's curriculum) a third of the samples give every
+    record the same last name and a third the same first name (up to 8 records), so that each name alone
+    is seen to matter; the evaluation size is always the k x k grid.
     """
     k = max(2, math.ceil(math.sqrt(size)))
-    firsts, lasts = _pick(rng, NAMES, k), _pick(rng, SURNAMES, k)
+    n_first = n_last = k
+    if size < FULL_SIZE["disambiguation"]:
+        mode = int(rng.integers(3))  # 0: grid, 1: one last name, 2: one first name (as few as fit)
+        if mode == 1:
+            n_first, n_last = size, 1
+        elif mode == 2:
+            n_last = min(size, len(SURNAMES))
+            n_first = math.ceil(size / n_last)
+    firsts, lasts = _pick(rng, NAMES, n_first), _pick(rng, SURNAMES, n_last)
     combos = [(f, s) for f in firsts for s in lasts]
     people = [combos[i] for i in rng.choice(len(combos), size=size, replace=False)]
     values = _pick(rng, NUMBERS, size)

@@ -138,17 +138,28 @@ def test_a_tokenizer_codec_keeps_relevant_words_and_equal_lengths_per_batch():
 
 @pytest.mark.parametrize("size", [2, 4, 9, 16, 24])
 def test_disambiguation_records_share_names_at_every_size(size):
-    """k = ceil(sqrt(size)) first and last names: matching one name alone leaves a tie in most samples."""
+    """A k x k grid of names (k = ceil(sqrt(size))), or below the evaluation size also one shared name."""
     rng = task_rng("disambiguation", 11)
-    shared = 0
-    for _ in range(50):
+    k = max(2, int(np.ceil(np.sqrt(size))))
+    kinds = set()
+    for _ in range(60):
         sample = generate("disambiguation", rng, size)
         records = [w for _, w in _statements(sample.context)]
-        k = max(2, int(np.ceil(np.sqrt(size))))
-        assert len({w[2] for w in records}) <= k and len({w[3] for w in records}) <= k
+        firsts, lasts = {w[2] for w in records}, {w[3] for w in records}
         q = sample.queries[0].question
-        shared += sum(w[3] == q[-1] for w in records) > 1
-    assert shared >= (10 if size == 2 else 40)
+        assert sum(w[2:4] == q[-2:] for w in records) == 1
+        if len(lasts) == 1:
+            kinds.add("one last name")
+        elif len(firsts) <= k and len(lasts) <= k:
+            kinds.add("grid")
+        else:
+            assert len(firsts) == int(np.ceil(size / min(size, 8))), "one first name (as few as fit)"
+            kinds.add("one first name")
+        if size >= 4:  # one name alone never tells the record
+            assert sum(w[2] == q[-2] for w in records) > 1 or sum(w[3] == q[-1] for w in records) > 1
+    if size >= 9:  # smaller grids can look like the other kinds
+        full = size == FULL_SIZE["disambiguation"]
+        assert kinds == ({"grid"} if full else {"grid", "one last name", "one first name"})
 
 
 def test_multi_hop_practice_questions_are_one_hop_and_right():
