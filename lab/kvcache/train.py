@@ -15,7 +15,8 @@ start -- stays near chance for many minutes on a CPU):
 - **practice questions** (``practice``): a task's easier questions (multi-hop: the one-hop ``end of <middle>``)
   interleaved with the evaluated ones, each after a question about another chain; they train the first
   look-up that the two-hop question composes. The curriculum counts only the evaluated questions;
-- every step takes one batch of every task (the tasks share the vocabulary and the model);
+- every step takes one batch of every task (the tasks share the vocabulary and the model); a task mastered
+  at its evaluation size gets a quarter batch (:func:`task_batch_size`), so the others get the time;
 - AdamW, linear warm-up then cosine decay to a tenth, gradient clipping at 1; sdpa attention while training
   (faster), eager attention in the returned model (the same weights).
 
@@ -144,6 +145,17 @@ def curriculum_top(task: str, step: int, config: TrainConfig, level: int) -> int
     return min(full, max(top, level))
 
 
+def task_batch_size(task: str, config: TrainConfig, levels: list[int], accs: list[float]) -> int:
+    """A task's sequences this step: a quarter of ``batch_size`` once it is mastered, else all of them.
+
+    Mastered: at the evaluation size, >= 99 % of its training questions right over the last 50 steps. The
+    freed time goes to the tasks still being learned; the quarter batch keeps the mastered one from being
+    forgotten (its accuracy keeps being measured, and a drop brings the full batch back).
+    """
+    mastered = (len(accs) >= 50 and levels and levels[-1] >= FULL_SIZE[task] and float(np.mean(accs[-50:])) >= 0.99)
+    return max(1, config.batch_size // 4) if mastered else config.batch_size
+
+
 def copy_loss(model: Any, length: int, batch_size: int, rng: np.random.Generator, vocab: int) -> torch.Tensor:
     """Cross-entropy of predicting the second copy of ``length`` random tokens (``<bos> s s``), every token."""
     seq = torch.from_numpy(rng.integers(2, vocab, (batch_size, length)))
@@ -242,8 +254,9 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
             rng = np.random.default_rng([config.seed, 7, step, TASKS.index(task)])
             levels = curves.setdefault(f"level_{task}", [])
             top = curriculum_top(task, step, config, levels[-1] if levels else 2)
-            ids, pos, ans, real = training_batch(task, config.batch_size, int(rng.integers(max(2, top // 2), top + 1)),
-                                                 config.questions, rng, codec, config.practice)
+            size = int(rng.integers(max(2, top // 2), top + 1))
+            batch = task_batch_size(task, config, levels, curves.get(f"train_accuracy_{task}", []))
+            ids, pos, ans, real = training_batch(task, batch, size, config.questions, rng, codec, config.practice)
             logits = answer_logits(model, ids.to(device), pos.to(device))
             task_loss = F.cross_entropy(logits.flatten(0, 1), ans.flatten().to(device))
             (task_loss / len(config.tasks)).backward()

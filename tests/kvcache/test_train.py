@@ -86,3 +86,15 @@ def test_practice_questions_follow_the_evaluated_ones_and_are_marked():
         assert all(asked[i] != asked[i + 1] for i in range(0, 10, 2))  # practice asks about another chain
     _, pos, _, real = training_batch("multi_hop", 2, 5, 16, np.random.default_rng(0), codec, practice=False)
     assert pos.shape == (2, 5) and real.all()
+
+
+def test_a_mastered_task_gets_a_quarter_batch_until_it_slips():
+    from lab.kvcache.tasks import FULL_SIZE
+    from lab.kvcache.train import TrainConfig, task_batch_size
+
+    config = TrainConfig(batch_size=32)
+    full = FULL_SIZE["coreference"]
+    assert task_batch_size("coreference", config, [full] * 60, [1.0] * 60) == 8
+    assert task_batch_size("coreference", config, [full] * 60, [1.0] * 30 + [0.9] * 30) == 32  # slipped
+    assert task_batch_size("coreference", config, [full - 1] * 60, [1.0] * 60) == 32  # not at full size yet
+    assert task_batch_size("coreference", config, [full] * 10, [1.0] * 10) == 32  # too few steps to tell
