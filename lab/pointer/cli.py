@@ -187,8 +187,9 @@ def register(verbs: Any) -> None:
 
     t = verbs.add_parser("train", help="train a pointer model (progress on stderr, Ctrl-C stops and keeps the result)",
                          description="Train a pointer model. JSON: {task, model, run_id, metrics, checkpoint}.")
-    names = add_config_arguments(t, TrainConfig, ["task", "model", "n_min", "n_max", "hidden", "layers", "steps",
-                                                  "batch_size", "lr", "pomo_steps", "pomo_batch", "pomo_lr", "seed"])
+    names = add_config_arguments(t, TrainConfig, ["task", "model", "n_min", "n_max", "hidden", "layers", "input_order",
+                                                  "steps", "batch_size", "lr", "pomo_steps", "pomo_batch", "pomo_lr",
+                                                  "seed"])
     t.add_argument("--resume", help="continue from this checkpoint")
     t.add_argument("-o", "--output", help="also write the checkpoint (and its card, PATH.json) here")
     add_common_args(t, seed_default=None)

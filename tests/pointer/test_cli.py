@@ -292,3 +292,15 @@ def test_a_gap_to_the_reference_is_never_negative(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and all(inst["gap"] >= 0 for inst in doc["instances"])
     assert all(inst["length"] >= inst["reference_length"] for inst in doc["instances"])
+
+
+def test_train_an_x_order_hull_model_and_solve_with_it(tmp_path, capsys):
+    out = tmp_path / "x.pt"
+    doc = _json(capsys, ["pointer", "train", "--task", "hull", "--input-order", "x", "--n-min", "5", "--n-max", "8",
+                         "--hidden", "8", "--steps", "2", "--batch-size", "4", "--json", "-o", str(out)])
+    assert json.loads((tmp_path / "x.json").read_text())["architecture"]["input_order"] == "x"
+    doc = _json(capsys, ["pointer", "solve", "--task", "hull", "--n", "9", "--num", "2", "--checkpoint", str(out),
+                         "--json"])
+    assert len(doc["instances"]) == 2
+    code, out_text, err = _run(capsys, ["pointer", "train", "--task", "tsp", "--input-order", "x", "--json"])
+    assert code == 2 and out_text == "" and len(err.strip().splitlines()) == 1 and "input order" in err
