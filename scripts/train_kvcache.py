@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--curriculum", type=float, default=d("curriculum"))
     p.add_argument("--no-practice", dest="practice", action="store_false",
                    help="train without the tasks' practice questions (multi-hop: one-hop questions)")
+    p.add_argument("--reset-levels", default="",
+                   help="comma-separated tasks whose earned curriculum level in --state restarts at 2 (recorded in the "
+                        "card's commands)")
     p.add_argument("--eval-num", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--minutes", type=float, default=None,
@@ -63,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     history = json.loads(history_path.read_text()) if history_path.exists() else []
     history.append(command)
     atomic_write_json(history_path, history)
+    if args.reset_levels and Path(args.state).exists():
+        from lab.kvcache.train import reset_levels
+
+        reset_levels(Path(args.state), [t for t in args.reset_levels.split(",") if t])
     bar = TextProgress("train", every=60.0)
 
     def progress(step: int, total: int, metrics: dict) -> bool:

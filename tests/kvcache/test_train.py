@@ -74,18 +74,52 @@ def test_practice_questions_follow_the_evaluated_ones_and_are_marked():
     from lab.kvcache.vocab import WordCodec
 
     codec = WordCodec()
-    ids, pos, ans, real = training_batch("multi_hop", 3, 5, 16, np.random.default_rng(0), codec, practice=True)
-    assert real.shape == pos.shape == ans.shape == (3, 10)
+    # 6 chains, distinct ends: 3 evaluated questions (no answer by elimination), each followed by practice
+    ids, pos, ans, real = training_batch("multi_hop", 3, 6, 16, np.random.default_rng(0), codec, practice=True)
+    assert real.shape == pos.shape == ans.shape == (3, 6)
     assert real[:, ::2].all() and not real[:, 1::2].any()  # evaluated first, then practice, alternating
     words = [codec.decode(row) for row in ids]
     for b in range(3):
-        for q in range(10):
+        for q in range(6):
             p = int(pos[b, q])
             assert words[b][p - 2:p] == ["end", "of"] and int(ids[b, p + 1]) == int(ans[b, q])
-        asked = [words[b][int(p)] for p in pos[b]]
-        assert all(asked[i] != asked[i + 1] for i in range(0, 10, 2))  # practice asks about another chain
-    _, pos, _, real = training_batch("multi_hop", 2, 5, 16, np.random.default_rng(0), codec, practice=False)
-    assert pos.shape == (2, 5) and real.all()
+        # practice is about the asked chains only: its answers are among the evaluated ones
+        assert set(ans[b, 1::2].tolist()) == set(ans[b, ::2].tolist())
+    _, pos, _, real = training_batch("multi_hop", 2, 6, 16, np.random.default_rng(0), codec, practice=False)
+    assert pos.shape == (2, 3) and real.all()
+
+
+def test_distinct_answers_are_asked_about_half_the_symbols_others_all():
+    import numpy as np
+
+    from lab.kvcache.tasks import generate, task_rng
+    from lab.kvcache.train import asked_count, training_batch
+    from lab.kvcache.vocab import WordCodec
+
+    assert asked_count(generate("disambiguation", task_rng("disambiguation", 0), 9), 16) == 4
+    assert asked_count(generate("multi_hop", task_rng("multi_hop", 0), 2), 16) == 1
+    assert asked_count(generate("coreference", task_rng("coreference", 0), 16), 16) == 16  # answers repeat
+    _, pos, _, _ = training_batch("disambiguation", 2, 9, 16, np.random.default_rng(1), WordCodec())
+    assert pos.shape == (2, 4)
+
+
+def test_reset_levels_restarts_the_earned_level(tmp_path):
+    import io
+
+    import torch
+
+    from lab.kvcache.train import reset_levels
+
+    path = tmp_path / "state.pt"
+    buffer = io.BytesIO()
+    torch.save({"curves": {"level_multi_hop": [2, 5, 9], "loss": [1.0, 0.5, 0.4]}}, buffer)
+    path.write_bytes(buffer.getvalue())
+    reset_levels(path, ["multi_hop", "disambiguation"])
+    curves = torch.load(path, weights_only=True)["curves"]
+    assert curves["level_multi_hop"] == [2, 5, 2] and curves["level_disambiguation"] == [2]
+    assert len(curves["loss"]) == 3
+    with pytest.raises(LabInputError):
+        reset_levels(path, ["sorting"])
 
 
 def test_a_mastered_task_gets_a_quarter_batch_until_it_slips():
