@@ -38,6 +38,8 @@ from lab.kvcache.vocab import BOS, COLORS, FEMALE, LETTERS, MALE, NAMES, NUMBERS
 
 TASKS = ("multi_entity", "disambiguation", "coreference", "multi_hop")
 FULL_SIZE = {"multi_entity": 16, "disambiguation": 24, "coreference": 16, "multi_hop": 14}
+#: Tasks in which every queried symbol has its own answer (values and chain ends are drawn without repeats).
+DISTINCT_ANSWERS = frozenset({"disambiguation", "multi_hop"})
 MAX_SIZE = {"multi_entity": len(OBJECTS), "disambiguation": 25, "coreference": len(OBJECTS), "multi_hop": 16}
 
 

@@ -44,7 +44,7 @@ from lab.core.errors import LabInputError
 from lab.core.files import atomic_write_bytes, to_jsonable
 from lab.core.progress import ProgressCallback, report
 from lab.kvcache.model import build_model, checkpoint_payload, config_dict, llama_config
-from lab.kvcache.tasks import FULL_SIZE, TASKS, generate, make_batches
+from lab.kvcache.tasks import DISTINCT_ANSWERS, FULL_SIZE, TASKS, generate, make_batches
 from lab.kvcache.vocab import WordCodec
 
 EVAL_SEED = 20261201  # held-out samples: make_batches(task, num, EVAL_SEED) never meets a training stream
@@ -113,7 +113,7 @@ def training_batch(task: str, batch_size: int, size: int, questions: int, rng: n
     rows, where, answers, real = [], [], [], []
     for _ in range(batch_size):
         sample = generate(task, rng, size)
-        asked = [(q, True) for q in sample.queries[: asked_count(sample, questions)]]
+        asked = [(q, True) for q in sample.queries[: asked_count(task, len(sample.queries), questions)]]
         if practice and sample.practice:  # practice[i] is about the symbol of queries[i]
             extra = sample.practice[: len(asked)][::-1]
             asked = [pair for both in zip(asked, [(q, False) for q in extra], strict=True) for pair in both]
@@ -131,17 +131,18 @@ def training_batch(task: str, batch_size: int, size: int, questions: int, rng: n
     return torch.tensor(rows), torch.tensor(where), torch.tensor(answers), torch.tensor(real)
 
 
-def asked_count(sample: Any, questions: int) -> int:
-    """How many of ``sample``'s questions a training sequence asks: up to ``questions``, and when every symbol
-    has its own answer (disambiguation's values, multi-hop's ends) at most half of the symbols.
+def asked_count(task: str, symbols: int, questions: int) -> int:
+    """How many questions a training sequence of ``task`` with ``symbols`` queryable symbols asks: up to
+    ``questions``, and for a task whose every symbol has its own answer (:data:`DISTINCT_ANSWERS`:
+    disambiguation's values, multi-hop's ends) at most half of the symbols.
 
     Asked about every symbol, the last answers follow by elimination (the one value not yet given): a shortcut
     the evaluation (one question after the context) does not have, which inflated the training accuracy of
     those two tasks (0.6-0.8 while held-out accuracy stayed at 0.1-0.2) and so moved their curriculum on.
     """
-    n = len(sample.queries)
-    distinct = len({q.answer for q in sample.queries}) == n
-    return min(questions, max(1, n // 2)) if distinct else min(questions, n)
+    if task in DISTINCT_ANSWERS:
+        return min(questions, max(1, symbols // 2))
+    return min(questions, symbols)
 
 
 def answer_logits(model: Any, ids: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:

@@ -92,15 +92,21 @@ def test_practice_questions_follow_the_evaluated_ones_and_are_marked():
 def test_distinct_answers_are_asked_about_half_the_symbols_others_all():
     import numpy as np
 
-    from lab.kvcache.tasks import generate, task_rng
+    from lab.kvcache.tasks import TASKS, generate, task_rng
     from lab.kvcache.train import asked_count, training_batch
     from lab.kvcache.vocab import WordCodec
 
-    assert asked_count(generate("disambiguation", task_rng("disambiguation", 0), 9), 16) == 4
-    assert asked_count(generate("multi_hop", task_rng("multi_hop", 0), 2), 16) == 1
-    assert asked_count(generate("coreference", task_rng("coreference", 0), 16), 16) == 16  # answers repeat
+    assert asked_count("disambiguation", 9, 16) == 4 and asked_count("multi_hop", 2, 16) == 1
+    assert asked_count("coreference", 16, 16) == 16 and asked_count("multi_entity", 20, 16) == 16
+    for task in TASKS:  # the property the rule rests on, checked on samples of every size
+        rng = task_rng(task, 3)
+        for size in (2, 5, 8):
+            answers = [q.answer for q in generate(task, rng, size).queries]
+            assert (len(set(answers)) == len(answers)) or task not in ("disambiguation", "multi_hop")
     _, pos, _, _ = training_batch("disambiguation", 2, 9, 16, np.random.default_rng(1), WordCodec())
     assert pos.shape == (2, 4)
+    _, pos, _, _ = training_batch("multi_entity", 40, 8, 16, np.random.default_rng(1), WordCodec())
+    assert pos.shape == (40, 8)  # repeated answers: every symbol asked, one shape for the batch
 
 
 def test_reset_levels_restarts_the_earned_level(tmp_path):
