@@ -36,7 +36,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=default("hidden"))
     p.add_argument("--layers", type=int, default=default("layers"), help="default: 1 (ptrnet), 2 (am)")
     p.add_argument("--input-order", choices=("given", "x"), default=default("input_order"),
-                   help="Ptr-Net hull: read the points as given, or sorted by x (Order Matters)")
+                   help="Ptr-Net hull and Delaunay: read the points as given, or sorted by x (Order Matters)")
     p.add_argument("--steps", type=int, default=default("steps"), help="supervised / imitation steps")
     p.add_argument("--pomo-steps", type=int, default=default("pomo_steps"),
                    help="POMO REINFORCE steps after imitation (am)")

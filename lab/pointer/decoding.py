@@ -22,7 +22,7 @@ Conventions of the output (:class:`ModelOutput`):
 - A Ptr-Net with ``input_order="x"`` reads the points sorted by x, then y: every decoder runs in that
   frame (:func:`reading_order`) and the sequence and attention are mapped back to the given indices. Its
   hull outputs start at the leftmost vertex (the smallest index of the frame it reads), not at the
-  smallest given index.
+  smallest given index; its Delaunay triangles are ascending in that frame, not in the given indices.
 - POMO for the hull: the model chooses its own first point, so there is one start; what remains of
   POMO is its x8 augmentation -- greedy on the 8 symmetric copies of the square, keep the largest.
   Hull outputs are returned counter-clockwise from their smallest index whatever copy they came from.

@@ -46,7 +46,7 @@ from lab.pointer.models.data import (
     random_symmetry,
 )
 from lab.pointer.models.masks import teacher_masks
-from lab.pointer.models.ptrnet import INPUT_ORDERS
+from lab.pointer.models.ptrnet import INPUT_ORDERS, SORTED_TASKS
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class TrainConfig(LabConfig):
     n_max: int = 20
     hidden: int = 128
     layers: int | None = None  # LSTM layers (ptrnet) or encoder layers (am)
-    input_order: str = "given"  # Ptr-Net hull: "x" reads the points sorted by x (see PointerNetwork)
+    input_order: str = "given"  # Ptr-Net hull, Delaunay: "x" reads the points sorted by x (see PointerNetwork)
     steps: int = 200  # supervised (ptrnet) or imitation (am) steps
     batch_size: int = 128
     lr: float = 1e-3
@@ -97,8 +97,9 @@ class TrainConfig(LabConfig):
         if self.layers is None:
             self.normalise("layers", 1 if self.model == "ptrnet" else 2)
         self.check_choice("input_order", INPUT_ORDERS)
-        if self.input_order != "given" and (self.model, self.task) != ("ptrnet", "hull"):
-            raise LabInputError("input order 'x' is for the Ptr-Net on the hull; use 'given' for this model and task.")
+        if self.input_order != "given" and (self.model != "ptrnet" or self.task not in SORTED_TASKS):
+            raise LabInputError("input order 'x' is for the Ptr-Net on the hull and Delaunay; use 'given' for this "
+                                "model and task.")
         if not 3 <= int(self.n_min) <= int(self.n_max) <= 200:
             raise LabInputError(f"need 3 <= n_min <= n_max <= 200, got n_min={self.n_min}, n_max={self.n_max}.")
         if not 8 <= int(self.hidden) <= 1024 or not 1 <= int(self.layers) <= 12:

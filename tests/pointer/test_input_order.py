@@ -69,4 +69,25 @@ def test_input_order_is_validated_and_recorded():
     with pytest.raises(LabInputError):
         TrainConfig(task="hull", input_order="angle")
     with pytest.raises(LabInputError):
-        build_model({"model": "ptrnet", "task": "delaunay", "input_order": "x"})
+        build_model({"model": "ptrnet", "task": "tsp", "input_order": "x"})
+    with pytest.raises(LabInputError):
+        TrainConfig(task="tsp", model="am", input_order="x")
+    assert TrainConfig(task="delaunay", input_order="x").architecture()["input_order"] == "x"
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam", "sample"])
+def test_delaunay_triangles_come_back_in_the_given_indices(method):
+    from lab.pointer.metrics import triangles_from_sequence
+
+    torch.manual_seed(1)
+    model = build_model({"model": "ptrnet", "task": "delaunay", "hidden": 16, "layers": 1, "input_order": "x"})
+    rng = np.random.default_rng(6)
+    pts = rng.random((3, 7, 2)).astype(np.float32)
+    perms = [rng.permutation(7) for _ in range(3)]
+    shuffled = np.stack([p[q] for p, q in zip(pts, perms, strict=True)])
+    for a, b, pa, pb in zip(decode(model, pts, "delaunay", method, beam_width=3, num_samples=4),
+                            decode(model, shuffled, "delaunay", method, beam_width=3, num_samples=4), pts, shuffled,
+                            strict=True):
+        as_points = lambda tri, p: {frozenset(map(tuple, p[t].tolist())) for t in tri}  # noqa: E731
+        assert as_points(triangles_from_sequence(a.sequence), pa) == as_points(triangles_from_sequence(b.sequence), pb)
+        assert a.log_prob == pytest.approx(b.log_prob, abs=1e-4)

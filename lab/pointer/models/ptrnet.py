@@ -26,8 +26,10 @@ import torch.nn as nn
 
 from lab.core.errors import LabInputError
 
-#: How a Ptr-Net reads its points: as given, or sorted by x then y (hull only; see ``PointerNetwork``).
+#: How a Ptr-Net reads its points: as given, or sorted by x then y (see ``PointerNetwork``), for these tasks
+#: (the TSP's tours start at node 0 by convention, which a sorted frame would move).
 INPUT_ORDERS = ("given", "x")
+SORTED_TASKS = ("hull", "delaunay")
 
 
 @dataclass
@@ -56,19 +58,20 @@ class PointerNetwork(nn.Module):
     layers : int
         Stacked LSTM layers in the encoder and the decoder.
     input_order : str
-        "given": the points are read as they come (the paper's setting); "x": the decoder sorts them by x,
-        then y, before the model reads them, and maps its output back (see
+        "given": the points are read as they come (the paper's setting); "x" (hull, Delaunay): the decoder
+        sorts them by x, then y, before the model reads them, and maps its output back (see
         :func:`lab.pointer.decoding.reading_order`), so the hull label -- counter-clockwise from the smallest
-        index -- starts at the leftmost point (Vinyals, Bengio and Kudlur 2016, "Order Matters").
+        index -- starts at the leftmost point and Delaunay's ordered triangles sweep from left to right
+        (Vinyals, Bengio and Kudlur 2016, "Order Matters").
     """
 
     kind = "ptrnet"
 
     def __init__(self, task: str = "tsp", hidden: int = 128, layers: int = 1, input_order: str = "given") -> None:
         super().__init__()
-        if input_order not in INPUT_ORDERS or (input_order != "given" and task != "hull"):
+        if input_order not in INPUT_ORDERS or (input_order != "given" and task not in SORTED_TASKS):
             raise LabInputError(f"input order {input_order!r} is not available for {task}; use 'given'"
-                                + (" or 'x'." if task == "hull" else "."))
+                                + (" or 'x'." if task in SORTED_TASKS else "."))
         self.task, self.hidden, self.layers, self.input_order = task, hidden, layers, input_order
         d = hidden
         self.embed = nn.Linear(2, d)  # (x, y) -> d; shared by encoder inputs and decoder inputs
