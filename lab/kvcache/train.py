@@ -12,9 +12,11 @@ start -- stays near chance for many minutes on a CPU):
   the upper half up to the current size;
 - **a copy warm-up task** (``copy`` tokens, 0 = none): random tokens repeated once, every repeated token
   supervised -- it forms induction (look-up and copy) heads in about a hundred steps, which every task needs;
-- **practice questions** (``practice``): a task's easier questions (multi-hop: the one-hop ``end of <middle>``)
-  interleaved with the evaluated ones, each after a question about another chain; they train the first
-  look-up that the two-hop question composes. The curriculum counts only the evaluated questions;
+- **no answers by elimination**: in a task whose every symbol has its own answer, a sequence asks about at
+  most half of the symbols (:func:`asked_count`);
+- **practice questions** (``practice``): a task's easier questions (multi-hop: the one-hop ``end of <middle>``
+  about the asked chains, in reverse order) interleaved with the evaluated ones; they train the look-up
+  that the two-hop question composes. The curriculum counts only the evaluated questions;
 - every step takes one batch of every task (the tasks share the vocabulary and the model); a task mastered
   at its evaluation size gets a quarter batch (:func:`task_batch_size`), so the others get the time;
 - AdamW, linear warm-up then cosine decay to a tenth, gradient clipping at 1; sdpa attention while training
