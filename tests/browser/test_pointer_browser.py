@@ -8,10 +8,19 @@ pytestmark = pytest.mark.browser
 
 
 def _press_right_on_first_slider(page, times: int) -> None:
+    """Press the right arrow on the slider, each time only once the slider has the focus.
+
+    During a rerun the focus can stay on the tab just clicked; an arrow key there switches tabs (a loaded CI
+    machine once walked the page to the Train tab this way), so every press waits for the slider's focus.
+    """
     thumb = page.locator("[data-testid='stSlider'] input[type='range']").first
-    thumb.focus()
     for _ in range(times):
-        thumb.press("ArrowRight")
+        for _ in range(100):
+            thumb.focus()
+            if page.evaluate("() => document.activeElement && document.activeElement.type === 'range'"):
+                break
+            page.wait_for_timeout(100)
+        page.keyboard.press("ArrowRight")
 
 
 def test_step_slider_changes_the_attention_figure(app_url, page):
