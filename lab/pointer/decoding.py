@@ -89,7 +89,7 @@ def reading_order(model, points: torch.Tensor) -> torch.Tensor | None:
     return by_y.gather(1, x_then)
 
 
-def _reorder(points: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+def reorder(points: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     """points (B, n, 2) in ``order`` (B, n): row b's i-th point is points[b, order[b, i]]."""
     return points.gather(1, order[..., None].expand(-1, -1, points.shape[-1]))
 
@@ -316,7 +316,7 @@ def _pomo_hull(model, points: torch.Tensor, augment: bool, hull_rule: str) -> li
     for copy in copies:
         order = reading_order(model, copy)  # a symmetric copy of sorted points is no longer sorted
         if order is not None:
-            copy = _reorder(copy, order)
+            copy = reorder(copy, order)
         seq, _, _ = _rollout(model, model.init_state(copy), "hull", n, B, None, lambda lp: lp.argmax(dim=-1),
                              mask_points=_mask_points(copy, "hull", hull_rule), hull_rule=hull_rule)
         back = None if order is None else order.cpu().tolist()
@@ -395,7 +395,7 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
                 x = torch.from_numpy(pts[lo : lo + chunk]).to(device)
                 order = reading_order(model, x)  # (b, n) or None
                 if order is not None:
-                    x = _reorder(x, order)
+                    x = reorder(x, order)
                 found = DECODERS[method](model, x, task, beam_width=beam_width, num_samples=num_samples,
                                          augment=augment, seed=seed + lo, trace=trace, hull_rule=hull_rule)
                 if isinstance(found, tuple):  # greedy already knows its log-probs and trace

@@ -34,7 +34,7 @@ from lab.core.progress import ProgressCallback, report
 from lab.core.seeding import seed_everything
 from lab.pointer import tasks
 from lab.pointer.decoding import METHODS as DECODERS
-from lab.pointer.decoding import _tour_lengths
+from lab.pointer.decoding import _tour_lengths, reading_order, reorder
 from lab.pointer.generalisation import METRICS, measure
 from lab.pointer.models import MODELS, build_model
 from lab.pointer.models.data import (
@@ -320,8 +320,9 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
                     loss = supervised_loss(model, "tsp", pts.to(dev), tours.to(dev))
             else:
                 pts_np = rng.random((int(config.batch_size), n, 2)).astype(np.float32)
-                if config.input_order == "x":  # the frame the decoder gives this model (decoding.reading_order)
-                    pts_np = np.stack([p[np.lexsort((p[:, 1], p[:, 0]))] for p in pts_np])
+                order = reading_order(model, torch.from_numpy(pts_np))  # the frame the decoders give this model
+                if order is not None:
+                    pts_np = reorder(torch.from_numpy(pts_np), order).numpy()
                 targets = pad_sequences([label_sequence(config.task, p) for p in pts_np])
                 loss = supervised_loss(model, config.task, torch.from_numpy(pts_np).to(dev), targets.to(dev))
             phase = "supervised"
