@@ -44,6 +44,9 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
                      f"accessibility {p['accessibility']:.3f}")
     for press, value in result.cliffs().items():
         lines.append(f"  cliff of {press}: {'none' if value is None else f'{value:.3f}'}")
+    if not result.cliffs_meaningful():
+        lines.append(f"  note: half the uncompressed accuracy is not above chance ({result.chance():.3f}); this "
+                     "model has not learned the task, so these cliffs mark noise")
     lines.append(f"{result.seconds:.1f} s; saved as run {run_id}")
     emit(doc, args.json, "\n".join(lines))
     return 0

@@ -54,7 +54,7 @@ def sweep_figure(result: Any, ratio: float | None = None, height: int = 440) -> 
     """Accuracy, hallucination rate and Global Eviction Ratio against the ratio, one line per press.
 
     ``result`` is a :class:`~lab.kvcache.sweep.CompressResult`. The accuracy panel shows the uncompressed
-    accuracy and half of it; a press's cliff (where its accuracy falls below that half) is a dotted line
+    accuracy, half of it and chance (a uniform guess among the candidates); a press's cliff (where its accuracy falls below that half) is a dotted line
     of its colour through all panels and a triangle on the half line. ``ratio`` draws the microscope's ratio.
     """
     fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.07)
@@ -80,9 +80,15 @@ def sweep_figure(result: Any, ratio: float | None = None, height: int = 440) -> 
                   annotation_text=f"uncompressed {base:.2f}", annotation_position="top left",
                   annotation_font=dict(size=11, color="#495057"))
     fig.add_hline(y=base / 2, line=dict(color="#adb5bd", width=1, dash="dot"), row=1, col=1)
+    chance = result.chance()
+    if chance is not None:  # a uniform guess among the candidates: a cliff needs half of base above it
+        fig.add_hline(y=chance, line=dict(color="#e8590c", width=1, dash="dashdot"), row=1, col=1,
+                      annotation_text=f"chance {chance:.2f}", annotation_position="bottom right",
+                      annotation_font=dict(size=10, color="#e8590c"))
     if ratio is not None:
-        fig.add_vline(x=ratio, line=dict(color="#212529", width=1), annotation_text="microscope",
-                      annotation_position="top left", annotation_font=dict(size=10, color="#212529"))
+        fig.add_vline(x=ratio, line=dict(color="#212529", width=1))  # every panel; its label once, on the top one
+        fig.add_annotation(x=ratio, y=1, xref="x", yref="y domain", text="microscope", showarrow=False,
+                           xanchor="right", yanchor="top", font=dict(size=10, color="#212529"))
     for row, (_, name) in enumerate(PANELS, start=1):
         fig.update_yaxes(title_text=name, rangemode="tozero", row=row, col=1)
     fig.update_yaxes(range=[0, 1.05], row=1, col=1)

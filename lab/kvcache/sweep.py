@@ -103,6 +103,20 @@ class CompressResult:
         base = self.uncompressed["accuracy"]
         return {p: cliff(*self.curve(p, "accuracy"), base) for p in self.presses_done()}
 
+    def chance(self) -> float | None:
+        """Accuracy of a uniform guess among each prompt's candidate answers, averaged over the prompts (None in
+        results saved before it was recorded)."""
+        value = self.uncompressed.get("chance")
+        return None if value is None else float(value)
+
+    def cliffs_meaningful(self) -> bool:
+        """Whether the cliff's line (half the uncompressed accuracy) lies above chance.
+
+        Below it, a model that has not learned the task falls "to half" by guessing: its cliffs mark noise.
+        """
+        chance = self.chance()
+        return chance is None or self.uncompressed["accuracy"] / 2 > chance
+
     def susceptibility(self) -> dict[str, list[float]]:
         """Per press: d(hallucination rate)/d(ratio) at each swept ratio."""
         return {p: susceptibility(*self.curve(p, "hallucination_rate")) for p in self.presses_done()}
@@ -134,7 +148,8 @@ class CompressResult:
         """The ``dynlab kv sweep --json`` document (issue 11's contract, plus more keys)."""
         return {"results": self.points, "cliff": self.cliffs(), "seconds": self.seconds,
                 "uncompressed": self.uncompressed, "susceptibility": self.susceptibility(),
-                "ger_hallucination_r": self.ger_hallucination_r(), "task": self.config.task,
+                "ger_hallucination_r": self.ger_hallucination_r(), "chance": self.chance(),
+                "cliffs_meaningful": self.cliffs_meaningful(), "task": self.config.task,
                 "question_aware": self.config.question_aware, "model": self.model, "layers": self.layers,
                 "heads": self.heads, "context_len": self.context_len, "stopped": self.stopped}
 
@@ -202,6 +217,8 @@ def run_compress(config: CompressConfig, on_progress: ProgressCallback | None = 
 
     with torch.inference_mode():
         uncompressed = point(None, 0.0)
+        # (B, C) candidates per batch: a uniform guess among a prompt's C candidates is right 1/C of the time
+        uncompressed["chance"] = float(sum(len(b) / b.candidates.shape[1] for b in batches) / config.num)
         points: list[dict[str, Any]] = []
         total, stopped = len(config.presses) * len(config.ratios), False
         for press in config.presses:

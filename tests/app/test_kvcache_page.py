@@ -110,3 +110,11 @@ def test_the_pages_views_agree_with_the_lab():
     graph = views.flow_graph(res.layers["drop"][0].numpy(), views.flow_tokens(res.layers["drop"][0].numpy(),
                                                                               one.relevant[0].numpy()))
     assert graph.tokens[-1] == len(one.words[0]) - 1 and set(np.flatnonzero(one.relevant[0].numpy())) <= set(graph.tokens)
+
+
+def test_a_task_the_model_has_not_learned_gets_a_warning_not_a_cliff():
+    at = open_page_file("kvcache", timeout=180, presses="random", num="8", model="random", task="multi_hop")
+    assert not at.error, [e.value for e in at.error]
+    warned = [w.value for w in at.warning if "has not learned the task" in w.value]
+    assert len(warned) == 1 and "guessing among the candidates gets 0.07" in warned[0]  # 1 / 14 chains
+    assert any("noise here" in m.value for m in at.markdown if m.value.startswith("**Cliffs**"))

@@ -35,6 +35,19 @@ def test_sweep_prints_the_contract(capsys):
     assert set(doc["cliff"]) == {"random", "snapkv"}
     assert all(v is None or 0.0 <= v < 1.0 for v in doc["cliff"].values())
     assert isinstance(doc["seconds"], float) and doc["run_id"].startswith("kvcache-")
+    assert doc["chance"] == pytest.approx(1 / 24)  # a guess among the 24 records' values
+    assert doc["cliffs_meaningful"] == (doc["uncompressed"]["accuracy"] / 2 > doc["chance"])
+
+
+@pytest.mark.parametrize(("accuracy", "chance", "meaningful"), [(0.09, 1 / 14, False), (0.2, 1 / 8, False),
+                                                                 (0.3, 1 / 8, True), (1.0, None, True)])
+def test_cliffs_are_meaningful_only_when_half_the_base_is_above_chance(accuracy, chance, meaningful):
+    from lab.kvcache.sweep import CompressConfig, CompressResult
+
+    base = {"accuracy": accuracy} | ({} if chance is None else {"chance": chance})
+    result = CompressResult(CompressConfig(model="random"), "random", base, [], 2, 4, 10, 0.0)
+    assert result.cliffs_meaningful() is meaningful
+    assert result.to_json()["chance"] == chance
 
 
 def test_question_aware_sweep_runs(capsys):
