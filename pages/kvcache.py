@@ -152,6 +152,11 @@ def cliff_tab(source: str, task: str, qa: bool) -> None:
                          f"among the candidates gets {result.chance():.2f}: it has not learned the task, so these "
                          "curves show guessing and the cliffs mark noise. Choose a task it answers (the README lists "
                          "the shipped model's accuracy per task) or train one in **Train**.", icon=":material/warning:")
+    elif base < 0.9:
+        chance = "" if result.chance() is None else f"chance {result.chance():.2f}; "
+        fig_slot.info(f"This model answers {TASK_LABELS.get(task, task)} at {base:.2f} uncompressed ({chance}a model "
+                      "that has learned the task answers >= 0.98): the curves show how compression degrades a partial "
+                      "skill.", icon=":material/info:")
     side.markdown(f"**Cliffs** (accuracy < {base / 2:.2f}, half of uncompressed"
                   + ("; noise here, see the warning" if not result.cliffs_meaningful() else "") + "):  \n" + "  \n".join(
         f"{figures.press_label(p)}: {'none' if c is None else f'{c:.2f}'}" for p, c in result.cliffs().items())
