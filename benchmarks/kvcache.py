@@ -60,7 +60,7 @@ def uncompressed(model: str) -> dict:
     for task in TASK_NAMES:
         stats = PointStats()
         for b in make_batches(task, 1000, 0, loaded.codec):
-            c = compress_batch(loaded.model, b.context, b.question, None)
+            c = compress_batch(loaded.model, b.context, b.question, None, steps=b.steps)
             stats.add(c.keep_context, c.attention, c.logits, b.answer, b.candidates, b.relevant)
         s = stats.summary()
         out[task] = {"accuracy": s["accuracy"], "hallucination_rate": s["hallucination_rate"], "samples": s["samples"]}
@@ -110,7 +110,7 @@ def hooks_section(model: str, task: str = "multi_entity") -> dict:
         for ratio in RATIOS:
             stats = PointStats()
             for b in batches:
-                c = compress_batch_hooked(loaded.model, b.context, b.question, press, ratio)
+                c = compress_batch_hooked(loaded.model, b.context, b.question, press, ratio, steps=b.steps)
                 stats.add(c.keep_context, c.attention, c.logits, b.answer, b.candidates, b.relevant)
             rows.append({"press": press, "ratio": ratio, **stats.summary()})
     hooked = time.perf_counter() - start

@@ -25,18 +25,18 @@ import torch  # noqa: E402
 from lab.core.files import atomic_write_json  # noqa: E402
 from lab.kvcache.model import load_model  # noqa: E402
 from lab.kvcache.tasks import encode_sample, generate  # noqa: E402
-from lab.kvcache.train import answer_logits  # noqa: E402
+from lab.kvcache.train import write_and_answer  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "kvcache_diagnose.json"
 SAMPLES = 200
 
 
 def predict(lm, sample) -> str:
+    """The model's answer, after the tokens it writes first (multi-hop: the chain's middle)."""
     enc = encode_sample(sample, lm.codec)
     ids = torch.tensor([enc["context"] + enc["question"]])
-    with torch.no_grad():
-        logits = answer_logits(lm.model, ids, torch.tensor([[ids.shape[1] - 1]]))
-    return lm.codec.decode([int(logits[0, 0].argmax())])[0]
+    _, logits = write_and_answer(lm.model, ids, len(enc["written"]))
+    return lm.codec.decode([int(logits[0].argmax())])[0]
 
 
 def disambiguation(lm, sizes=(4, 8, 16, 24)) -> dict:

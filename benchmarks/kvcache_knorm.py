@@ -85,7 +85,8 @@ def main() -> None:
         for name, press in zip(("knorm", "knorm_keep_bos"), knorm_keeping_bos(), strict=True):
             accuracy[name] = []
             for ratio in RATIOS:
-                out = compress_batch(lm.model, batch.context, batch.question, press, ratio, attention=False)
+                out = compress_batch(lm.model, batch.context, batch.question, press, ratio, attention=False,
+                                     steps=batch.steps)
                 accuracy[name].append(float((out.logits.argmax(-1) == batch.answer).float().mean()))
         doc["tasks"][task] = {"layers": layers, "accuracy": accuracy}
         print(task, [{k: round(v, 2) for k, v in row.items()} for row in layers], accuracy, flush=True)

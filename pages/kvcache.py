@@ -80,7 +80,11 @@ def choose_model() -> tuple[str, str, bool, str]:
     choices = views.model_choices()
     names = {"shipped": "shipped checkpoint", "random": "untrained (random weights)"}
     c = st.columns([2, 2, 1.2])
-    task = ui.url_selectbox("Task", list(TASK_NAMES), "task", "multi_entity", where=c[0], format_func=TASK_LABELS.get)
+    task = ui.url_selectbox("Task", list(TASK_NAMES), "task", "multi_entity", where=c[0], format_func=TASK_LABELS.get,
+                            help="multi-entity: who holds an object after transfers; disambiguation: the value of "
+                                 "the one record matching both names; coreference: whom a pronoun names; multi-hop: "
+                                 "the end of a chain a -> 12 -> 27, answered in two tokens, the middle the model "
+                                 "writes first, then the end (each read against the compressed cache)")
     model = ui.url_selectbox("Model", list(choices), "model", next(iter(choices)), where=c[1],
                              format_func=lambda m: names.get(m, f"trained here ({m[4:]})"),
                              help="shipped: assets/checkpoints/kvcache (scripts/train_kvcache.py); trained here: the "
@@ -177,8 +181,12 @@ def cliff_tab(source: str, task: str, qa: bool) -> None:
 def verdict(view) -> str:
     """One line: the answer uncompressed and compressed."""
     after = ("hallucination" if view.hallucinated else "right" if view.correct_after else "wrong")
-    return (f"uncompressed **{view.predicted_before}** (p {view.p_before:.2f}) -> compressed "
-            f"**{view.predicted_after}** (p {view.p_after:.2f}, {after})")
+
+    def via(written: list[str]) -> str:  # multi-hop: the middle the model wrote before its answer
+        return f"via {' '.join(written)}; " if written else ""
+
+    return (f"uncompressed **{view.predicted_before}** ({via(view.written_before)}p {view.p_before:.2f}) -> "
+            f"compressed **{view.predicted_after}** ({via(view.written_after)}p {view.p_after:.2f}, {after})")
 
 
 def prompt_line(key: tuple, view) -> None:
@@ -187,7 +195,8 @@ def prompt_line(key: tuple, view) -> None:
     lc = int(batch.context.shape[1])
     relevant = [f"#{p} {words[p]}" for p in np.flatnonzero(view.relevant)]
     gone = ", ".join(f"L{i + 1} {int(g)}/{len(relevant)}" for i, g in enumerate(view.evicted_relevant))
-    st.markdown(f"**Prompt #{key[3]}** *{' '.join(words[lc:])}* answer **{view.answer}** (relevant: "
+    chain = f" via {' '.join(view.written)}" if view.written else ""
+    st.markdown(f"**Prompt #{key[3]}** *{' '.join(words[lc:])}* answer **{view.answer}**{chain} (relevant: "
                 f"{', '.join(relevant)}; evicted from every head: {gone}). {verdict(view)}")
 
 
@@ -229,7 +238,10 @@ def flow_tab(source: str, task: str, qa: bool) -> None:
     batch = probe(*key)[1]
     relevant = batch.relevant[0].numpy().astype(bool)
     summary = res.summary()
-    rows = [{"variant": figures.FLOW_NAMES[v], "p(answer)": float(res.probs[v][0, int(batch.answer[0])]),
+    codec = probe(*key)[0].codec
+    wrote = {v: codec.decode(w[0].tolist()) for v, w in res.written.items()}  # multi-hop: the middle written
+    rows = [{"variant": figures.FLOW_NAMES[v], **({"wrote": " ".join(wrote[v])} if batch.steps else {}),
+             "p(answer)": float(res.probs[v][0, int(batch.answer[0])]),
              "KL from uncompressed": s["kl_from_full"], "rollout on relevant": s["flow_relevant"],
              "on evicted": s["flow_gone"], "on the context": s["flow_context"]} for v, s in summary.items()]
     st.dataframe(rows, hide_index=True)
@@ -238,7 +250,8 @@ def flow_tab(source: str, task: str, qa: bool) -> None:
     mats = {v: m[0].numpy() for v, m in res.layers.items()}
     tokens = np.array(sorted(set().union(*(views.flow_tokens(m, relevant, top=8).tolist() for m in mats.values()))))
     graphs = {v: views.flow_graph(m, tokens) for v, m in mats.items()}
-    fig = figures.flow_figure(graphs, batch.words[0], relevant, res.gone[0].numpy().astype(bool))
+    words = list(batch.words[0]) + [f"{w} (written)" for w in wrote.get("full", [])]  # T + W positions
+    fig = figures.flow_figure(graphs, words, relevant, res.gone[0].numpy().astype(bool))
     ui.chart(fig, "kv:flow", f"kv_flow_{press}")
     ui.figure_html_download(fig, "flow graph (HTML)", f"kv_flow_{press}.html")
 

@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     card["wall_seconds_this_invocation"] = round(time.perf_counter() - start, 1)
     card["train_seconds_all_steps"] = round(sum(result.curves.get("seconds", [])), 1) or None
     card["curves_every_50"] = {k: v[::50] for k, v in result.curves.items() if k != "seconds"}
-    card["metrics"]["note"] = ("accuracy: argmax at the question's last token equals the answer, uncompressed, "
+    card["metrics"]["note"] = ("accuracy: the argmax at the answer position equals the answer (after the tokens the "
+                               "model writes first: multi-hop's middle, greedily), uncompressed, "
                                f"{args.eval_num} held-out samples per task")
     buffer = __import__("io").BytesIO()
     torch.save(checkpoint_payload(result.model, result.codec), buffer)

@@ -10,7 +10,10 @@ Two modes (Physics of KV-cache compression, 2026):
   cache to predict the answer. Question tokens may be evicted too.
 
 Either way the prompt's positions are ``0 .. T-1`` with ``T = Lc + Lq``, the compressed ones are
-``0 .. S-1`` (``S = Lc`` or ``T - 1``), and the answer position is ``T - 1``.
+``0 .. S-1`` (``S = Lc`` or ``T - 1``), and the answer position is ``T - 1`` -- unless the task has the model
+*write* ``W`` tokens before its answer (multi-hop writes the chain's middle): then :func:`write_tokens` reads
+them greedily, one at a time, against the same compressed cache (as generation would), and the answer is
+predicted at ``T + W - 1``, after the last written token.
 
 Speed: a press changes only what the cache *keeps* after each layer's attention has run on the full
 prompt, so the prefill's computation is the same under every press and ratio. :func:`prefill` runs it
@@ -35,7 +38,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -128,6 +131,9 @@ class Compressed:
         The next-token logits at the answer position.
     context_len, prompt_len : int
         ``Lc`` and ``T``.
+    written : (B, W) long
+        The tokens the model wrote before its answer (W = 0 for most tasks); ``attention`` leaves their
+        columns out.
     """
 
     keep: torch.Tensor
@@ -135,6 +141,7 @@ class Compressed:
     logits: torch.Tensor
     context_len: int
     prompt_len: int
+    written: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 0, dtype=torch.long))
 
     @property
     def keep_context(self) -> torch.Tensor:
@@ -148,7 +155,8 @@ class Prefill:
 
     ``hidden[i]`` (B, S, D) the attention input, ``keys[i]``/``values[i]`` (B, Hkv, S, d), ``attentions[i]``
     (B, H, S, S) or None (captured only for presses that read them), ``kwargs[i]`` the attention call's
-    keyword arguments (position embeddings, cache position); ``rest`` (B, q) the tokens read afterwards.
+    keyword arguments (position embeddings, cache position); ``rest`` (B, q) the tokens read afterwards;
+    ``steps`` how many tokens the model writes before its answer (:func:`write_tokens`).
     """
 
     hidden: list[torch.Tensor]
@@ -159,6 +167,7 @@ class Prefill:
     rest: torch.Tensor
     context_len: int
     prompt_len: int
+    steps: int = 0
 
     @property
     def compressed_len(self) -> int:
@@ -179,10 +188,11 @@ def _split(context: torch.Tensor, question: torch.Tensor, question_aware: bool) 
 
 @torch.no_grad()
 def prefill(model: Any, context: torch.Tensor, question: torch.Tensor, *, question_aware: bool = False,
-            attentions: bool = False) -> Prefill:
+            attentions: bool = False, steps: int = 0) -> Prefill:
     """Run the uncompressed prefill once and capture every layer's press inputs (see the module docstring).
 
-    ``attentions``: also capture the (B, H, S, S) attention weights (eager prefill; H2O reads them).
+    ``attentions``: also capture the (B, H, S, S) attention weights (eager prefill; H2O reads them);
+    ``steps``: tokens the model writes before its answer (:attr:`lab.kvcache.tasks.TaskBatch.steps`).
     """
     from transformers import DynamicCache
 
@@ -219,7 +229,7 @@ def prefill(model: Any, context: torch.Tensor, question: torch.Tensor, *, questi
     keys = [cache.layers[i].keys for i in range(n)]
     values = [cache.layers[i].values for i in range(n)]
     return Prefill(hidden, keys, values, atts, kws, rest, int(context.shape[1]),
-                   int(context.shape[1] + question.shape[1]))
+                   int(context.shape[1] + question.shape[1]), int(steps))
 
 
 def make(press: str | Any | None, ratio: float, seed: int = 0) -> tuple[Any, bool]:
@@ -288,11 +298,12 @@ def _to_positions(att: torch.Tensor, index: torch.Tensor | None, compressed: int
 @torch.no_grad()
 def read_answer(model: Any, pre: Prefill, keys: list[torch.Tensor], values: list[torch.Tensor],
                 index: list[torch.Tensor | None], *, attention: bool = True,
-                all_rows: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                all_rows: bool = False, keep_masks: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Read ``pre.rest`` against a (compressed) cache.
 
     Returns logits (B, V) at the answer position and its attention (B, layers, H, T) over the prompt's
-    positions, or with ``all_rows`` the attention of every token read (B, layers, H, q, T).
+    positions, or with ``all_rows`` the attention of every token read (B, layers, H, q, T). ``keep_masks``
+    leaves AdaKV's masks on the modules for another read (:func:`write_tokens`).
     """
     from transformers import DynamicCache
 
@@ -308,7 +319,8 @@ def read_answer(model: Any, pre: Prefill, keys: list[torch.Tensor], values: list
                 out = model(input_ids=pre.rest.to(device), past_key_values=cache, position_ids=positions,
                             output_attentions=attention or all_rows, logits_to_keep=1)
         finally:
-            _clear_masks(model)
+            if not keep_masks:
+                _clear_masks(model)
     att = torch.zeros(0)
     if attention or all_rows:
         pick = slice(None) if all_rows else slice(-1, None)
@@ -319,19 +331,40 @@ def read_answer(model: Any, pre: Prefill, keys: list[torch.Tensor], values: list
     return out.logits[:, -1, :].float().cpu(), att
 
 
+@torch.no_grad()
+def write_tokens(model: Any, pre: Prefill, keys: list[torch.Tensor], values: list[torch.Tensor],
+                 index: list[torch.Tensor | None]) -> tuple[torch.Tensor, Prefill]:
+    """Greedily write ``pre.steps`` tokens after the question, each read against the compressed cache.
+
+    Returns the written tokens (B, W) and the prefill with them appended to what is read (``rest``), so
+    that :func:`read_answer` on it predicts the answer after the last one. AdaKV's masks stay on.
+    """
+    written = pre.rest[:, :0]
+    for _ in range(pre.steps):
+        logits, _ = read_answer(model, pre, keys, values, index, attention=False, keep_masks=True)
+        token = logits.argmax(-1, keepdim=True).to(pre.rest.device)  # (B, 1)
+        written = torch.cat([written, token], dim=1)
+        pre = replace(pre, rest=torch.cat([pre.rest, token], dim=1), prompt_len=pre.prompt_len + 1)
+    return written, pre
+
+
 def compress_prefill(model: Any, pre: Prefill, press: str | Any | None, ratio: float, *, seed: int = 0,
                      attention: bool = True) -> Compressed:
-    """One press at one ratio on a captured prefill: keep masks, answer logits and attention."""
+    """One press at one ratio on a captured prefill: keep masks, the written tokens, answer logits and
+    the answer position's attention over the prompt."""
     obj, needs = make(press, ratio, seed)
     with MODEL_LOCK:  # AdaKV's masks stay on the modules between apply_press and read_answer
         keys, values, keep, index = apply_press(model, pre, obj, needs_attention=needs)
-        logits, att = read_answer(model, pre, keys, values, index, attention=attention)
-    return Compressed(keep, att, logits, pre.context_len, pre.prompt_len)
+        written, read = write_tokens(model, pre, keys, values, index)
+        logits, att = read_answer(model, read, keys, values, index, attention=attention)
+    if attention:
+        att = att[..., : pre.prompt_len]  # the prompt's columns (not the written tokens')
+    return Compressed(keep, att, logits, pre.context_len, pre.prompt_len, written.cpu())
 
 
 def compress_batch(model: Any, context: torch.Tensor, question: torch.Tensor, press: str | Any | None,
                    ratio: float = 0.0, *, question_aware: bool = False, seed: int = 0,
-                   attention: bool = True) -> Compressed:
+                   attention: bool = True, steps: int = 0) -> Compressed:
     """Prefill ``context`` (and the question in question-aware mode), compress it with a press, read the answer.
 
     Parameters
@@ -344,15 +377,17 @@ def compress_batch(model: Any, context: torch.Tensor, question: torch.Tensor, pr
     question_aware : compress context + question[:-1] instead of the context alone.
     seed : the random press's seed.
     attention : also return the answer position's attention.
+    steps : tokens the model writes before its answer (:attr:`lab.kvcache.tasks.TaskBatch.steps`).
     """
     _, needs = make(press, ratio, seed)
-    pre = prefill(model, context, question, question_aware=question_aware, attentions=needs)
+    pre = prefill(model, context, question, question_aware=question_aware, attentions=needs, steps=steps)
     return compress_prefill(model, pre, press, ratio, seed=seed, attention=attention)
 
 
 @torch.no_grad()
 def compress_batch_hooked(model: Any, context: torch.Tensor, question: torch.Tensor, press: str | Any | None,
-                          ratio: float = 0.0, *, question_aware: bool = False, seed: int = 0) -> Compressed:
+                          ratio: float = 0.0, *, question_aware: bool = False, seed: int = 0,
+                          steps: int = 0) -> Compressed:
     """:func:`compress_batch` the ordinary kvpress way (``with press(model): model(...)``), to check the replay."""
     from transformers import DynamicCache
 
@@ -375,17 +410,19 @@ def compress_batch_hooked(model: Any, context: torch.Tensor, question: torch.Ten
 
         obj.compress = recording
     cache = DynamicCache()
-    pre = Prefill([], [], [], [], [], rest, int(context.shape[1]), int(context.shape[1] + question.shape[1]))
+    pre = Prefill([], [], [], [], [], rest, int(context.shape[1]), int(context.shape[1] + question.shape[1]), steps)
     with MODEL_LOCK:
         with attention_impl(model, LAB_ATTENTION if needs else "sdpa"):
             with obj(model) if obj is not None else nullcontext():
                 model.model(input_ids=prefix.to(device), past_key_values=cache)
         keys = [cache.layers[i].keys for i in range(len(layers))]
         values = [cache.layers[i].values for i in range(len(layers))]
-        logits, att = read_answer(model, pre, keys, values, index)
-    return Compressed(keep, att, logits, pre.context_len, pre.prompt_len)
+        written, read = write_tokens(model, pre, keys, values, index)
+        logits, att = read_answer(model, read, keys, values, index)
+    return Compressed(keep, att[..., : pre.prompt_len], logits, pre.context_len, pre.prompt_len, written.cpu())
 
 
-__all__ = ["Compressed", "Prefill", "prefill", "apply_press", "read_answer", "compress_prefill", "compress_batch",
+__all__ = ["Compressed", "Prefill", "prefill", "apply_press", "read_answer", "write_tokens", "compress_prefill",
+           "compress_batch",
            "compress_batch_hooked", "register_attention", "attention_impl", "make",
            "LAB_ATTENTION", "MODEL_LOCK"]

@@ -27,7 +27,7 @@ import torch
 from kvpress import BasePress, ScorerPress
 from kvpress.utils import compute_n_kept
 
-from lab.kvcache.compress import MODEL_LOCK, Prefill, apply_press, make, prefill, read_answer
+from lab.kvcache.compress import MODEL_LOCK, Prefill, apply_press, make, prefill, read_answer, write_tokens
 
 
 @dataclass
@@ -114,7 +114,8 @@ class FlowResult:
 
     ``rollout[v]`` (B, T); ``layers[v]`` (B, L, T, T) head-averaged attention (kept for small batches only);
     ``probs[v]`` (B, V); ``gone`` (B, Lc) context tokens no head of any layer keeps; ``host_share`` (B,) the
-    attention-weighted share of the kept tokens' values that is their own under merging.
+    attention-weighted share of the kept tokens' values that is their own under merging; ``written[v]``
+    (B, W) the tokens the model wrote before its answer (T counts them: the prompt, then these).
     """
 
     rollout: dict[str, torch.Tensor]
@@ -124,6 +125,7 @@ class FlowResult:
     relevant: torch.Tensor
     gone: torch.Tensor
     host_share: torch.Tensor
+    written: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per variant: accuracy, KL(full || variant), rollout mass on relevant / gone context tokens."""
@@ -166,18 +168,21 @@ def flow(model: Any, batch: Any, press: str, ratio: float, *, question_aware: bo
     if not check_press(press).scorer:
         raise LabInputError(f"the merge variant wraps a scorer press; {press} is not one (try snapkv).")
     keep_layers = batch.context.shape[0] <= 8 if keep_layers is None else keep_layers
-    pre = prefill(model, batch.context, batch.question, question_aware=question_aware, attentions=True)
+    pre = prefill(model, batch.context, batch.question, question_aware=question_aware, attentions=True,
+                  steps=batch.steps)
     groups = model.config.num_attention_heads // int(getattr(model.config, "num_key_value_heads", None)
                                                       or model.config.num_attention_heads)
     drop_obj, needs = make(press, ratio, seed)
     merge_obj = MergePress(make(press, ratio, seed)[0]) if ratio > 0 else None
-    rollouts, layers, probs = {}, {}, {}
+    rollouts, layers, probs, written = {}, {}, {}, {}
     host_share = torch.ones(batch.context.shape[0])
     gone = torch.zeros(batch.relevant.shape, dtype=torch.bool)
     for name, obj in (("full", None), ("drop", drop_obj), ("merge", merge_obj)):
         with MODEL_LOCK:
             keys, values, keep, index = apply_press(model, pre, obj, needs_attention=needs)
-            logits, read = read_answer(model, pre, keys, values, index, all_rows=True)  # (B, L, H, q, T)
+            # the tokens the model writes first (multi-hop's middle) are part of the read: q = Lq (+ W)
+            written[name], read_pre = write_tokens(model, pre, keys, values, index)
+            logits, read = read_answer(model, read_pre, keys, values, index, all_rows=True)  # (B, L, H, q, T)
         if name == "drop":
             gone = ~keep[..., : pre.context_len].any(dim=2).any(dim=1)  # (B, Lc): no head of any layer keeps it
         if name == "merge" and obj is not None:
@@ -189,12 +194,13 @@ def flow(model: Any, batch: Any, press: str, ratio: float, *, question_aware: bo
                 shares.append((on_kept * own).sum(-1) / on_kept.sum(-1).clamp_min(1e-12))  # (B, H)
                 read[:, i] = _share_merged(read[:, i], obj.merges[i], groups)
             host_share = torch.stack(shares, dim=1).mean(dim=(1, 2))
-        matrices = _layer_matrices(pre, read)
+        matrices = _layer_matrices(read_pre, read)
         rollouts[name] = rollout(matrices)
         probs[name] = torch.softmax(logits, dim=-1)
         if keep_layers:
             layers[name] = matrices
-    return FlowResult(rollouts, layers, probs, batch.answer, batch.relevant.float(), gone.float(), host_share)
+    return FlowResult(rollouts, layers, probs, batch.answer, batch.relevant.float(), gone.float(), host_share,
+                      {k: v.cpu() for k, v in written.items()})
 
 
 __all__ = ["MergePress", "FlowResult", "flow", "rollout"]

@@ -11,7 +11,7 @@ the lab's model, so a page can follow a ratio slider, or compare two presses (A/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,9 @@ class ProbeView:
         The answer position's attention over the prompt, uncompressed and compressed (0 where evicted).
     answer, predicted_before, predicted_after : str
         The right answer and the model's argmax answers; ``p_before``/``p_after`` their probabilities.
+    written, written_before, written_after : list[str]
+        What the model should write before its answer (multi-hop: the chain's middle; empty for the other
+        tasks) and what it wrote, uncompressed and compressed.
     """
 
     press: str
@@ -58,6 +61,9 @@ class ProbeView:
     predicted_after: str
     p_after: float
     hallucinated: bool
+    written: list[str] = field(default_factory=list)
+    written_before: list[str] = field(default_factory=list)
+    written_after: list[str] = field(default_factory=list)
 
     @property
     def correct_before(self) -> bool:
@@ -92,11 +98,13 @@ class Probe:
         sl = slice(self.index, self.index + 1)
         self.context, self.question = batch.context[sl], batch.question[sl]
         self.answer_id = int(batch.answer[self.index])
+        self.written = [] if batch.written is None else batch.written[self.index].tolist()
         self.candidates = batch.candidates[sl]
         self.relevant = batch.relevant[self.index].numpy().astype(bool)
         self.words = list(batch.words[self.index])
         # attention weights too: the H2O press reads them (one prompt: a few hundred KB)
-        self.pre = prefill(model, self.context, self.question, question_aware=question_aware, attentions=True)
+        self.pre = prefill(model, self.context, self.question, question_aware=question_aware, attentions=True,
+                           steps=batch.steps)
         self.before = compress_prefill(model, self.pre, None, 0.0)
 
     def _word(self, token: int) -> str:
@@ -115,7 +123,9 @@ class Probe:
         return ProbeView(press, float(ratio), self.words, self.pre.context_len, self.relevant, keep,
                          keep[..., : self.pre.context_len].sum(axis=1), self.before.attention[0].numpy(),
                          after.attention[0].numpy(), self._word(self.answer_id), self._word(pb), float(cb),
-                         self._word(pa), ca, wrong_entity and ca >= CONFIDENT)
+                         self._word(pa), ca, wrong_entity and ca >= CONFIDENT, [self._word(t) for t in self.written],
+                         [self._word(t) for t in self.before.written[0].tolist()],
+                         [self._word(t) for t in after.written[0].tolist()])
 
 
 def probe_prompt(model: Any, batch: Any, index: int, press: str, ratio: float, *, codec: Any = None,

@@ -203,7 +203,8 @@ def run_compress(config: CompressConfig, on_progress: ProgressCallback | None = 
         if i in kept:
             return kept[i]
         b = batches[i]
-        pre = prefill(model, b.context, b.question, question_aware=config.question_aware, attentions=needs_attention)
+        pre = prefill(model, b.context, b.question, question_aware=config.question_aware, attentions=needs_attention,
+                      steps=b.steps)
         if sum(p.nbytes() for p in kept.values()) + pre.nbytes() <= PREFILL_BUDGET:
             kept[i] = pre
         return pre

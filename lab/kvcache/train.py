@@ -105,12 +105,15 @@ def training_batch(task: str, batch_size: int, size: int, questions: int, rng: n
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``batch_size`` sequences ``ctx q1 a1 q2 a2 ...`` of one size.
 
-    Each sequence asks :func:`asked_count` questions. With ``practice``, each evaluated question is followed
-    by a practice question about one of the asked symbols, in reverse order (mostly another symbol than the
-    question before it).
+    Each sequence asks :func:`asked_count` questions. A question whose answer comes after written tokens
+    (:attr:`~lab.kvcache.tasks.Query.written`, multi-hop's middle) is followed by them and then its answer,
+    each predicted by the token before it (teacher forcing). With ``practice``, each evaluated question is
+    followed by a practice question about one of the asked symbols, in reverse order (mostly another symbol
+    than the question before it).
 
-    Returns ids (B, L) long, the positions of every question's last token (B, Q) long, the answers (B, Q) and
-    which questions are evaluated ones, not practice (B, Q) bool.
+    Returns ids (B, L) long, the positions that predict (B, P) long (each question's last token, then its
+    written tokens), their targets (B, P) and which of them belong to evaluated questions, not practice
+    (B, P) bool.
     """
     rows, where, answers, real = [], [], [], []
     for _ in range(batch_size):
@@ -121,15 +124,18 @@ def training_batch(task: str, batch_size: int, size: int, questions: int, rng: n
             asked = [pair for both in zip(asked, [(q, False) for q in extra], strict=True) for pair in both]
         ids, _ = codec.encode(sample.context)
         pos, ans = [], []
-        for q, _ in asked:
+        flags = []
+        for q, evaluated in asked:
             ids += codec.encode(q.question, first=False)[0]
-            pos.append(len(ids) - 1)
-            ans.append(codec.answer_id(q.answer))
-            ids.append(ans[-1])
+            for word in [*q.written, q.answer]:
+                pos.append(len(ids) - 1)
+                ans.append(codec.answer_id(word))
+                ids.append(ans[-1])
+                flags.append(evaluated)
         rows.append(ids)
         where.append(pos)
         answers.append(ans)
-        real.append([evaluated for _, evaluated in asked])
+        real.append(flags)
     return torch.tensor(rows), torch.tensor(where), torch.tensor(answers), torch.tensor(real)
 
 
@@ -189,15 +195,32 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 
 
 @torch.no_grad()
+def write_and_answer(model: Any, ids: torch.Tensor, steps: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy: write ``steps`` tokens after ``ids`` (B, L), then read the answer's logits.
+
+    Returns the written tokens (B, steps) and the logits (B, V) at the last token (the answer position).
+    """
+    written = ids[:, :0]
+    for _ in range(steps + 1):
+        logits = answer_logits(model, ids, torch.full((ids.shape[0], 1), ids.shape[1] - 1, device=ids.device))[:, 0]
+        if written.shape[1] == steps:
+            return written, logits
+        token = logits.argmax(-1, keepdim=True)  # (B, 1)
+        written, ids = torch.cat([written, token], 1), torch.cat([ids, token], 1)
+    raise AssertionError("unreachable")
+
+
+@torch.no_grad()
 def accuracy(model: Any, codec: WordCodec, task: str, num: int, seed: int = EVAL_SEED,
              batch_size: int = 250) -> float:
-    """Uncompressed accuracy on ``num`` held-out samples: argmax at the question's last token == answer."""
+    """Uncompressed accuracy on ``num`` held-out samples: the answer, after the model's own written tokens
+    (:func:`write_and_answer`), is right."""
     model.eval()
     correct = 0
     for batch in make_batches(task, num, seed, codec, batch_size):
         ids = torch.cat([batch.context, batch.question], 1).to(model.device)
-        pos = torch.full((len(batch), 1), ids.shape[1] - 1, device=ids.device)
-        correct += int((answer_logits(model, ids, pos)[:, 0].argmax(-1).cpu() == batch.answer).sum())
+        _, logits = write_and_answer(model, ids, batch.steps)
+        correct += int((logits.argmax(-1).cpu() == batch.answer).sum())
     return correct / num
 
 

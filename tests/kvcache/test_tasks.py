@@ -172,3 +172,18 @@ def test_multi_hop_practice_questions_are_one_hop_and_right():
             s, end = links[q.question[-1]]
             assert end == q.answer and end.isdigit() and q.relevant == [s, s + 2]
     assert all(not generate(t, task_rng(t, 0)).practice for t in TASKS if t != "multi_hop")
+
+
+def test_multi_hop_is_answered_after_writing_the_chains_middle():
+    rng = task_rng("multi_hop", 5)
+    for size in (2, 9, 16):
+        sample = generate("multi_hop", rng, size)
+        links = {w[2]: (s, w[0]) for s, w in _statements(sample.context)}  # "B from A": A leads to B
+        for q in sample.queries:
+            (_, middle), (_, end) = links[q.question[-1]], links[links[q.question[-1]][1]]
+            assert q.written == [middle] and q.answer == end
+            assert int(middle) < 20 <= int(end)  # middles and ends: two disjoint halves of the numbers
+    assert all(not q.written for t in TASKS if t != "multi_hop" for q in generate(t, task_rng(t, 0)).queries)
+    batch = make_batches("multi_hop", 5, 0, WordCodec())[0]
+    assert batch.steps == 1 and batch.written.shape == (5, 1)
+    assert make_batches("coreference", 5, 0, WordCodec())[0].steps == 0

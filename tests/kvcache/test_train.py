@@ -74,19 +74,30 @@ def test_practice_questions_follow_the_evaluated_ones_and_are_marked():
     from lab.kvcache.vocab import WordCodec
 
     codec = WordCodec()
-    # 6 chains, distinct ends: 3 evaluated questions (no answer by elimination), each followed by practice
+    # 6 chains, distinct ends: 3 evaluated questions (no answer by elimination), each answered in two tokens
+    # (the middle it writes, then the end) and followed by one practice question
     ids, pos, ans, real = training_batch("multi_hop", 3, 6, 16, np.random.default_rng(0), codec, practice=True)
-    assert real.shape == pos.shape == ans.shape == (3, 6)
-    assert real[:, ::2].all() and not real[:, 1::2].any()  # evaluated first, then practice, alternating
+    assert real.shape == pos.shape == ans.shape == (3, 9)
+    assert real[:, 0::3].all() and real[:, 1::3].all() and not real[:, 2::3].any()
     words = [codec.decode(row) for row in ids]
     for b in range(3):
-        for q in range(6):
+        w = words[b]
+        context = w[: w.index("end")]
+        for q in range(9):
             p = int(pos[b, q])
-            assert words[b][p - 2:p] == ["end", "of"] and int(ids[b, p + 1]) == int(ans[b, q])
-        # practice is about the asked chains only: its answers are among the evaluated ones
-        assert set(ans[b, 1::2].tolist()) == set(ans[b, ::2].tolist())
+            assert int(ids[b, p + 1]) == int(ans[b, q])  # teacher forcing: the target is the next token
+            if q % 3 == 1:  # the end, predicted at the written middle, which follows the question
+                assert w[p - 3:p - 1] == ["end", "of"]
+                key = next(i for i in range(len(context)) if context[i] == w[p] and context[i - 1] == "from")
+                assert context[key - 2] == w[p + 1]  # "end from middle ."
+            else:  # a question's last token
+                assert w[p - 2:p] == ["end", "of"]
+                if q % 3 == 0:  # the middle: "middle from source ."
+                    assert context[context.index(w[p]) - 2] == w[p + 1]
+        # practice is about the asked chains only: its answers are among the evaluated ends
+        assert set(ans[b, 2::3].tolist()) == set(ans[b, 1::3].tolist())
     _, pos, _, real = training_batch("multi_hop", 2, 6, 16, np.random.default_rng(0), codec, practice=False)
-    assert pos.shape == (2, 3) and real.all()
+    assert pos.shape == (2, 6) and real.all()
 
 
 def test_distinct_answers_are_asked_about_half_the_symbols_others_all():
