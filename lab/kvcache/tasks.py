@@ -264,12 +264,13 @@ def make_batches(task: str, num: int, seed: int, codec: Codec, batch_size: int =
         group = groups.setdefault(key, [])
         group.append((enc, codec.decode(enc["context"] + enc["question"])))
         if len(group) == batch_size:
-            batches.append(_stack(task, groups.pop(key)))
-    batches += [_stack(task, g) for g in groups.values()]
+            batches.append(stack(task, groups.pop(key)))
+    batches += [stack(task, g) for g in groups.values()]
     return batches
 
 
-def _stack(task: str, items: list[tuple[dict, list[str]]]) -> TaskBatch:
+def stack(task: str, items: list[tuple[dict, list[str]]]) -> TaskBatch:
+    """One :class:`TaskBatch` of encoded samples of equal lengths: (:func:`encode_sample`'s dict, words) pairs."""
     def col(name: str, dtype: torch.dtype = torch.long) -> torch.Tensor:
         return torch.tensor([e[name] for e, _ in items], dtype=dtype)
 

@@ -34,20 +34,13 @@ def prompt(task: str, index: int, seed: int, codec: Any) -> Any:
     It is drawn as :func:`lab.kvcache.tasks.make_batches` draws it (one generator, samples in order), so it
     is the ``index``-th prompt of every sweep with that task and seed, whatever its ``num``.
     """
-    import torch
-
-    from lab.kvcache.tasks import TaskBatch, encode_sample, generate, task_rng
+    from lab.kvcache.tasks import encode_sample, generate, stack, task_rng
 
     rng = task_rng(task, seed)
     for _ in range(int(index) + 1):
         sample = generate(task, rng)
     enc = encode_sample(sample, codec)
-
-    def col(name: str, dtype: torch.dtype = torch.long) -> torch.Tensor:
-        return torch.tensor([enc[name]], dtype=dtype)
-
-    return TaskBatch(task, col("context"), col("question"), col("answer"), col("relevant", torch.bool),
-                     col("candidates"), [codec.decode(enc["context"] + enc["question"])])
+    return stack(task, [(enc, codec.decode(enc["context"] + enc["question"]))])
 
 
 def model_choices(store: RunStore | None = None) -> dict[str, str]:

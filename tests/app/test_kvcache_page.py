@@ -54,6 +54,11 @@ def test_ab_and_flow_tabs_draw():
     assert not at.error
     assert {"uncompressed", "evicted dropped", "evicted merged"} <= set(at.dataframe[0].value["variant"])
     assert _spec(at, "kv:flow")["data"]
+    # multi-hop: the model writes the middle first; the table says what each variant wrote, the graph labels it
+    at = open_page_file("kvcache", timeout=180, **SMALL, task="multi_hop", **{"kvcache-tab": "Attention flow"})
+    assert not at.error and "wrote" in at.dataframe[0].value.columns
+    ticks = _spec(at, "kv:flow")["layout"]["yaxis"]["ticktext"]
+    assert ticks[-1].endswith("(written)</b>") or ticks[-1].endswith("(written)")  # the answer is read after it
 
 
 def test_a_sweep_runs_as_a_background_job():
