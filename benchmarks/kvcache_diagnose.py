@@ -1,11 +1,12 @@
-"""What the KV lab's model does on the two tasks it does not solve (disambiguation, multi-hop).
+"""What the KV lab's model does on its two hardest tasks (disambiguation, unsolved; multi-hop, per size).
 
     .venv/bin/python benchmarks/kvcache_diagnose.py          # the shipped checkpoint, about 20 s
 
 - disambiguation: for 200 samples per size, is the answer right, or the value of a record that shares only
   the first name, only the last name, or neither? (A model matching one name alone makes only one kind.)
-- multi-hop: accuracy per size, split by whether the chain's second link is written before or after its
-  first (a model that chains while reading the context could only solve the first case).
+- multi-hop: accuracy per size (after the middle the model writes, :mod:`lab.kvcache.tasks`), split by
+  whether the chain's second link is written before or after its first (a model that chained while reading
+  the context could only solve the first case).
 
 Writes ``benchmarks/results/kvcache_diagnose.json``.
 """
