@@ -250,7 +250,10 @@ def flow_tab(source: str, task: str, qa: bool) -> None:
     mats = {v: m[0].numpy() for v, m in res.layers.items()}
     tokens = np.array(sorted(set().union(*(views.flow_tokens(m, relevant, top=8).tolist() for m in mats.values()))))
     graphs = {v: views.flow_graph(m, tokens) for v, m in mats.items()}
-    words = list(batch.words[0]) + [f"{w} (written)" for w in wrote.get("full", [])]  # T + W positions
+    # T + W positions: a written position is labelled with what each variant wrote there (full | drop | merge)
+    variants = [wrote[v] for v in ("full", "drop", "merge") if v in wrote]
+    written = [dict.fromkeys(ws) for ws in zip(*variants, strict=True)]
+    words = list(batch.words[0]) + [" | ".join(ws) + " (written)" for ws in written]
     fig = figures.flow_figure(graphs, words, relevant, res.gone[0].numpy().astype(bool))
     ui.chart(fig, "kv:flow", f"kv_flow_{press}")
     ui.figure_html_download(fig, "flow graph (HTML)", f"kv_flow_{press}.html")
