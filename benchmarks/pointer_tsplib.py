@@ -71,6 +71,9 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="print the README table from the saved results")
+    parser.add_argument("--keep-others", action="store_true",
+                        help="re-measure only --models; every other method of an instance already in the saved results "
+                             "keeps its numbers (after retraining one model)")
     args = parser.parse_args()
     if args.report:
         print(report(json.loads(OUT.read_text())))
@@ -81,17 +84,28 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     found = instances(Path(args.dir), args.n_min, args.n_max)
+    saved = json.loads(OUT.read_text()) if args.keep_others and OUT.exists() else {}
+    kept = {r["name"]: r["methods"] for r in saved.get("instances", [])}
     results = {"command": " ".join(["python benchmarks/pointer_tsplib.py", *sys.argv[1:]]),
                "date_utc": datetime.now(UTC).isoformat(timespec="seconds"), "instances": []}
+    if kept:
+        results["kept_from"] = {"command": saved.get("command"), "date_utc": saved.get("date_utc"),
+                                "remeasured": list(args.models)}
     for name, path, n, optimum in found:
         row: dict = {"name": name, "n": n, "optimum": optimum, "methods": {}}
-        for model in args.models:
-            kind = "am" if model.startswith("am") else "ptrnet"
+        old = kept.get(name, {})
+        for model in MODELS if old else args.models:  # the table's column order
             for decode in ("greedy", "pomo"):
-                row["methods"][f"{model} {decode}"] = measure(path, optimum, model=kind, checkpoint=model,
-                                                              decode=decode, polish=True)
+                key = f"{model} {decode}"
+                if model in args.models:
+                    kind = "am" if model.startswith("am") else "ptrnet"
+                    row["methods"][key] = measure(path, optimum, model=kind, checkpoint=model, decode=decode,
+                                                  polish=True)
+                elif key in old:
+                    row["methods"][key] = old[key]
         for solver in CLASSICAL:
-            row["methods"][solver] = measure(path, optimum, model=None, solver=solver)
+            row["methods"][solver] = old[solver] if solver in old else measure(path, optimum, model=None,
+                                                                             solver=solver)
         results["instances"].append(row)
         shown = {k: round(100 * v["gap"], 2) for k, v in row["methods"].items()}
         print(f"{name} (n={n}): {shown}", file=sys.stderr, flush=True)
