@@ -76,7 +76,8 @@ def main() -> int:
                              "keeps its numbers (after retraining one model)")
     args = parser.parse_args()
     if args.report:
-        print(report(json.loads(OUT.read_text())))
+        saved = json.loads(OUT.read_text())
+        print(report(saved) + "\n\n" + report_bands(saved))
         return 0
     if not args.dir:
         parser.error("--dir is required (TSPLIB is not shipped with the lab)")
@@ -110,7 +111,7 @@ def main() -> int:
         shown = {k: round(100 * v["gap"], 2) for k, v in row["methods"].items()}
         print(f"{name} (n={n}): {shown}", file=sys.stderr, flush=True)
         OUT.write_text(json.dumps(results, indent=2) + "\n")  # as it goes: a stopped run keeps what it has
-    print(report(results))
+    print(report(results) + "\n\n" + report_bands(results))
     return 0
 
 
@@ -140,6 +141,39 @@ def report(results: dict) -> str:
     lines.append(f"| mean of {len(rows)} | | " + " | ".join(means) + " |")
     secs = [f"{sum(r['methods'][m]['seconds'] for r in rows) / len(rows):.2f} s" for m in methods]
     lines.append("| mean time (method only) | | " + " | ".join(secs) + " |")
+    return "\n".join(lines)
+
+
+BANDS = ((51, 100), (101, 200), (201, 318))
+#: The README's columns: (method, its heading, with the method's mean seconds)
+BAND_COLUMNS = (("am_tsp50 greedy", "am_tsp50 greedy", True), ("am_tsp50 pomo", "am_tsp50 POMO x 8", True),
+                ("am_tsp20 pomo", "am_tsp20 POMO x 8", False), ("ptrnet_tsp greedy", "ptrnet_tsp greedy", False),
+                ("farthest_insertion", "farthest ins.", False), ("two_opt", "2-opt", False),
+                ("christofides", "Christofides", False), ("reference", "fast-tsp", False))
+
+
+def report_bands(results: dict) -> str:
+    """The README's table: mean gap in percent (model / polished) per size band, for the README's columns."""
+    lines = ["| n | instances | " + " | ".join(h for _, h, _ in BAND_COLUMNS) + " |",
+             "|" + "---|" * (len(BAND_COLUMNS) + 2)]
+    for lo, hi in BANDS:
+        rows = [r for r in results["instances"] if lo <= r["n"] <= hi]
+        if not rows:
+            continue
+        cells = []
+        for method, _, timed in BAND_COLUMNS:
+            ms = [r["methods"][method] for r in rows if method in r["methods"]]
+            if not ms:
+                cells.append("-")
+                continue
+            text = f"{100 * sum(m['gap'] for m in ms) / len(ms):.2f}"
+            if all("polished_gap" in m for m in ms):
+                text += f" / {100 * sum(m['polished_gap'] for m in ms) / len(ms):.2f}"
+            if timed:
+                secs = sum(m["seconds"] for m in ms) / len(ms)
+                text += f" ({secs:.2f} s)" if secs < 1 else f" ({secs:.1f} s)"
+            cells.append(text)
+        lines.append(f"| {lo}-{hi} | {len(rows)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
