@@ -4,8 +4,10 @@ Recipe (chosen because a naive one -- one supervised answer per sequence, full-s
 start -- stays near chance for many minutes on a CPU):
 
 - **dense supervision**: every training sequence is one context followed by ``questions`` question/answer
-  pairs (``ctx q1 a1 q2 a2 ...``); the loss is the cross-entropy of each answer at its question's last token.
-  Evaluation asks one question right after the context, the first position the training format also has;
+  pairs (``ctx q1 a1 q2 a2 ...``); the loss is the cross-entropy of each answer at its question's last token
+  (multi-hop: of the middle there, then of the end at the middle, teacher forced: ``q m e``). Evaluation asks
+  one question right after the context, the first position the training format also has, and lets the model
+  write its own middle (:func:`write_and_answer`);
 - **a curriculum**: a task's size (statements per context) starts at 2 and grows by one whenever the model
   answered >= 90 % of that task's training questions over 5 steps at the current size, and at the latest
   linearly to the evaluation size over the first ``curriculum`` fraction of the steps; sizes are drawn from
