@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "benchmarks" / "results" / "pointer_tsplib.json"
-MODELS = ("am_tsp20", "am_tsp50", "ptrnet_tsp")
+MODELS = ("am_tsp20", "am_tsp50", "am_tsp50_imitation", "ptrnet_tsp")
 CLASSICAL = ("farthest_insertion", "two_opt", "christofides", "reference")
 EXCLUDED = {"linhp318"}  # the same points as lin318, but its optimum is a Hamiltonian path's
 
@@ -92,6 +92,8 @@ def main() -> int:
     if kept:
         results["kept_from"] = {"command": saved.get("command"), "date_utc": saved.get("date_utc"),
                                 "remeasured": list(args.models)}
+        if "relabelled" in saved:  # methods renamed in the file (a checkpoint renamed, its weights unchanged)
+            results["relabelled"] = saved["relabelled"]
     for name, path, n, optimum in found:
         row: dict = {"name": name, "n": n, "optimum": optimum, "methods": {}}
         old = kept.get(name, {})
@@ -147,6 +149,8 @@ def report(results: dict) -> str:
 BANDS = ((51, 100), (101, 200), (201, 318))
 #: The README's columns: (method, its heading, with the method's mean seconds)
 BAND_COLUMNS = (("am_tsp50 greedy", "am_tsp50 greedy", True), ("am_tsp50 pomo", "am_tsp50 POMO x 8", True),
+                ("am_tsp50_imitation greedy", "am_tsp50_imitation greedy", False),
+                ("am_tsp50_imitation pomo", "am_tsp50_imitation POMO x 8", False),
                 ("am_tsp20 pomo", "am_tsp20 POMO x 8", False), ("ptrnet_tsp greedy", "ptrnet_tsp greedy", False),
                 ("farthest_insertion", "farthest ins.", False), ("two_opt", "2-opt", False),
                 ("christofides", "Christofides", False), ("reference", "fast-tsp", False))

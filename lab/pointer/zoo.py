@@ -100,11 +100,16 @@ def load(name_or_path: str | Path, task: str | None = None, model: str | None = 
 def default_name(task: str, model: str | None = None, n: int | None = None) -> str | None:
     """The preferred shipped checkpoint for a task, or None.
 
-    TSP: the attention model first -- the one trained on TSP50 when ``n`` is given and above 35,
-    else the TSP20 one -- then the Ptr-Net.
+    TSP: the attention model first -- the one trained on TSP50 when ``n`` is given and above 35, else the
+    TSP20 one -- then the Ptr-Net. Above 100 nodes, the TSP50 model *before* its POMO fine-tune
+    (``am_tsp50_imitation``) comes first: measured (README, Pointer tours), the fine-tune halved the greedy
+    gap at n = 50 and helped at 100, but both decodings got worse on TSPLIB's 101-318-node instances and at
+    n = 200 and 500.
     """
     big = n is not None and n > 35
     am = ["am_tsp50", "am_tsp20"] if big else ["am_tsp20", "am_tsp50"]
+    if n is not None and n > 100:
+        am = ["am_tsp50_imitation", *am]
     prefs = {"tsp": [*am, "ptrnet_tsp"], "hull": ["ptrnet_hull"], "delaunay": ["ptrnet_delaunay"]}
     names = {e.name: e for e in available()}
     for name in prefs.get(task, []):

@@ -304,3 +304,14 @@ def test_train_an_x_order_hull_model_and_solve_with_it(tmp_path, capsys):
     assert len(doc["instances"]) == 2
     code, out_text, err = _run(capsys, ["pointer", "train", "--task", "tsp", "--input-order", "x", "--json"])
     assert code == 2 and out_text == "" and len(err.strip().splitlines()) == 1 and "input order" in err
+
+
+def test_above_100_nodes_the_tsp50_model_before_its_fine_tune_is_preferred():
+    from lab.pointer import zoo
+
+    names = {e.name for e in zoo.available()}
+    if not {"am_tsp50", "am_tsp50_imitation"} <= names:
+        pytest.skip("needs the shipped am_tsp50 and am_tsp50_imitation checkpoints")
+    assert zoo.default_name("tsp", "am", n=100) == "am_tsp50"
+    assert zoo.default_name("tsp", "am", n=101) == zoo.default_name("tsp", n=300) == "am_tsp50_imitation"
+    assert zoo.default_name("tsp", "am", n=20) == "am_tsp20" and zoo.default_name("tsp", "ptrnet") == "ptrnet_tsp"
