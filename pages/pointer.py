@@ -147,8 +147,9 @@ def generalisation_tab(config: SolveConfig, option, options) -> None:
     for m in METRICS[config.task] if rows else ():
         st.plotly_chart(figures.generalisation_figure(rows, m, ranges, title=f"{m} vs n (greedy)", real=real),
                         key=f"gen:{m}")
-    st.caption(f"Measured by `{about['command']}` on {about['date_utc']} UTC, {about['num_per_n']} seeded instances "
-               "per n." if rows else "No generalisation measurement for this task yet: run `python "
+    st.caption(f"Measured by `python benchmarks/pointer.py`, {about['num_per_n']} seeded instances per n; last updated "
+               f"by `{about['command']}` on {about['date_utc']} UTC (a run with `--models` keeps the other models' "
+               "curves)." if rows else "No generalisation measurement for this task yet: run `python "
                "benchmarks/pointer.py` (it needs shipped checkpoints), or measure the selected model below.")
     if real:
         st.caption("Diamonds: the same models on TSPLIB's real instances (51-318 nodes), gap to the published "
