@@ -202,14 +202,14 @@ def write_and_answer(model: Any, ids: torch.Tensor, steps: int = 0) -> tuple[tor
 
     Returns the written tokens (B, steps) and the logits (B, V) at the last token (the answer position).
     """
+    def last(ids: torch.Tensor) -> torch.Tensor:  # (B, V): the logits at the last position
+        return answer_logits(model, ids, torch.full((ids.shape[0], 1), ids.shape[1] - 1, device=ids.device))[:, 0]
+
     written = ids[:, :0]
-    for _ in range(steps + 1):
-        logits = answer_logits(model, ids, torch.full((ids.shape[0], 1), ids.shape[1] - 1, device=ids.device))[:, 0]
-        if written.shape[1] == steps:
-            return written, logits
-        token = logits.argmax(-1, keepdim=True)  # (B, 1)
+    for _ in range(steps):
+        token = last(ids).argmax(-1, keepdim=True)  # (B, 1)
         written, ids = torch.cat([written, token], 1), torch.cat([ids, token], 1)
-    raise AssertionError("unreachable")
+    return written, last(ids)
 
 
 @torch.no_grad()
