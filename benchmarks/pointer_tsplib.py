@@ -97,7 +97,7 @@ def main() -> int:
     for name, path, n, optimum in found:
         row: dict = {"name": name, "n": n, "optimum": optimum, "methods": {}}
         old = kept.get(name, {})
-        for model in MODELS if old else args.models:  # the table's column order
+        for model in dict.fromkeys([*MODELS, *args.models]) if old else args.models:  # the table's column order
             for decode in ("greedy", "pomo"):
                 key = f"{model} {decode}"
                 if model in args.models:

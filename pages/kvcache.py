@@ -151,7 +151,8 @@ def cliff_tab(source: str, task: str, qa: bool) -> None:
         return
     base = result.uncompressed["accuracy"]
     r = result.ger_hallucination_r()
-    if not result.cliffs_meaningful():
+    meaningful = result.cliffs_meaningful()
+    if not meaningful:
         fig_slot.warning(f"This model answers {TASK_LABELS.get(task, task)} at {base:.2f} uncompressed, and guessing "
                          f"among the candidates gets {result.chance():.2f}: it has not learned the task, so these "
                          "curves show guessing and the cliffs mark noise. Choose a task it answers (the README lists "
@@ -162,7 +163,7 @@ def cliff_tab(source: str, task: str, qa: bool) -> None:
                       "that has learned the task answers >= 0.98): the curves show how compression degrades a partial "
                       "skill.", icon=":material/info:")
     side.markdown(f"**Cliffs** (accuracy < {base / 2:.2f}, half of uncompressed"
-                  + ("; noise here, see the warning" if not result.cliffs_meaningful() else "") + "):  \n" + "  \n".join(
+                  + ("" if meaningful else "; noise here, see the warning") + "):  \n" + "  \n".join(
         f"{figures.press_label(p)}: {'none' if c is None else f'{c:.2f}'}" for p, c in result.cliffs().items())
         + f"  \nGER vs hallucination: r = {'n/a' if r is None else f'{r:.2f}'}"
         + ("  \n*stopped early*" if result.stopped else ""))

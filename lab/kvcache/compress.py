@@ -348,6 +348,14 @@ def write_tokens(model: Any, pre: Prefill, keys: list[torch.Tensor], values: lis
     return written, pre
 
 
+def _write_and_read(model: Any, pre: Prefill, keys: list[torch.Tensor], values: list[torch.Tensor],
+                    index: list[torch.Tensor | None], attention: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The written tokens (B, W), the answer's logits (B, V) and its attention over the prompt (B, layers, H, T)."""
+    written, read = write_tokens(model, pre, keys, values, index)
+    logits, att = read_answer(model, read, keys, values, index, attention=attention)
+    return written.cpu(), logits, att[..., : pre.prompt_len] if attention else att  # not the written tokens' columns
+
+
 def compress_prefill(model: Any, pre: Prefill, press: str | Any | None, ratio: float, *, seed: int = 0,
                      attention: bool = True) -> Compressed:
     """One press at one ratio on a captured prefill: keep masks, the written tokens, answer logits and
@@ -355,11 +363,8 @@ def compress_prefill(model: Any, pre: Prefill, press: str | Any | None, ratio: f
     obj, needs = make(press, ratio, seed)
     with MODEL_LOCK:  # AdaKV's masks stay on the modules between apply_press and read_answer
         keys, values, keep, index = apply_press(model, pre, obj, needs_attention=needs)
-        written, read = write_tokens(model, pre, keys, values, index)
-        logits, att = read_answer(model, read, keys, values, index, attention=attention)
-    if attention:
-        att = att[..., : pre.prompt_len]  # the prompt's columns (not the written tokens')
-    return Compressed(keep, att, logits, pre.context_len, pre.prompt_len, written.cpu())
+        written, logits, att = _write_and_read(model, pre, keys, values, index, attention)
+    return Compressed(keep, att, logits, pre.context_len, pre.prompt_len, written)
 
 
 def compress_batch(model: Any, context: torch.Tensor, question: torch.Tensor, press: str | Any | None,
@@ -417,9 +422,8 @@ def compress_batch_hooked(model: Any, context: torch.Tensor, question: torch.Ten
                 model.model(input_ids=prefix.to(device), past_key_values=cache)
         keys = [cache.layers[i].keys for i in range(len(layers))]
         values = [cache.layers[i].values for i in range(len(layers))]
-        written, read = write_tokens(model, pre, keys, values, index)
-        logits, att = read_answer(model, read, keys, values, index)
-    return Compressed(keep, att[..., : pre.prompt_len], logits, pre.context_len, pre.prompt_len, written.cpu())
+        written, logits, att = _write_and_read(model, pre, keys, values, index, True)
+    return Compressed(keep, att, logits, pre.context_len, pre.prompt_len, written)
 
 
 __all__ = ["Compressed", "Prefill", "prefill", "apply_press", "read_answer", "write_tokens", "compress_prefill",

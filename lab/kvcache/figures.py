@@ -54,8 +54,9 @@ def sweep_figure(result: Any, ratio: float | None = None, height: int = 440) -> 
     """Accuracy, hallucination rate and Global Eviction Ratio against the ratio, one line per press.
 
     ``result`` is a :class:`~lab.kvcache.sweep.CompressResult`. The accuracy panel shows the uncompressed
-    accuracy, half of it and chance (a uniform guess among the candidates); a press's cliff (where its accuracy falls below that half) is a dotted line
-    of its colour through all panels and a triangle on the half line. ``ratio`` draws the microscope's ratio.
+    accuracy, half of it and chance (a uniform guess among the candidates); a press's cliff (where its
+    accuracy falls below that half) is a dotted line of its colour through all panels and a triangle on the
+    half line. ``ratio`` draws the microscope's ratio.
     """
     fig = make_subplots(rows=len(PANELS), cols=1, shared_xaxes=True, vertical_spacing=0.07)
     base = float(result.uncompressed["accuracy"])
