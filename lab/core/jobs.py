@@ -176,7 +176,6 @@ class JobRunner:
                 except BaseException as err:  # the job's error is shown to the person, never raised in the UI
                     job.error = _one_sentence(err)
                     job.traceback = traceback.format_exc()
-                    job.status = FAILED
                     if isinstance(err, LabInputError):
                         log.warning("job %s (%s %s) stopped on bad input: %s", job.job_id, lab, name, job.error)
                     else:
@@ -188,6 +187,7 @@ class JobRunner:
                         )
                     except Exception:  # noqa: BLE001 - saving the failure must not hide it
                         log.exception("could not save the failed job %s", job.job_id)
+                    job.status = FAILED  # last, as for a finished job: whoever sees it can already list its run
                 finally:
                     job.finished = time.time()
 
