@@ -15,7 +15,9 @@ from lab.pointer import figures, zoo
 from lab.pointer.decoding import METHOD_HELP, METHODS
 from lab.pointer.generalisation import METRICS, GeneraliseConfig, benchmark_rows, tsplib_rows
 from lab.pointer.io import load_instances
-from lab.pointer.service import SolveConfig, default_method, method_options, rows_csv, trained_options
+from lab.pointer.methods import default_method, method_options, trained_options
+from lab.pointer.results import rows_csv
+from lab.pointer.service import SolveConfig
 from lab.pointer.tasks import HULL_RULE_HELP, HULL_RULES, TASK_LABELS, TASKS
 from lab.pointer.train import TrainConfig
 

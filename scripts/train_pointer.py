@@ -40,6 +40,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=default("steps"), help="supervised / imitation steps")
     p.add_argument("--pomo-steps", type=int, default=default("pomo_steps"),
                    help="POMO REINFORCE steps after imitation (am)")
+    p.add_argument("--pomo-imitation", type=float, default=default("pomo_imitation"),
+                   help="weight of self-imitation in POMO: also imitate each instance's shortest sampled tour "
+                        "(0 = plain POMO)")
     p.add_argument("--pomo-batch", type=int, default=default("pomo_batch"))
     p.add_argument("--pomo-lr", type=float, default=default("pomo_lr"))
     p.add_argument("--pomo-lr-final", type=float, default=default("pomo_lr_final"),
@@ -85,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         input_order=args.input_order,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, pomo_steps=args.pomo_steps,
         pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pomo_lr_final=args.pomo_lr_final, pool_per_size=args.pool_per_size,
+        pomo_imitation=args.pomo_imitation,
         eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,
         eval_methods=tuple(args.eval_methods or ()),
         save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out, device=args.device,

@@ -191,7 +191,7 @@ class GeneraliseResult:
                 "trained_range": list(self.trained_range) if self.trained_range else None}
 
     def artifacts(self) -> dict[str, str]:
-        from lab.pointer.service import rows_csv
+        from lab.pointer.results import rows_csv
 
         return {"generalisation.csv": rows_csv(self.rows)}
 

@@ -75,6 +75,7 @@ class TrainConfig(LabConfig):
     pomo_batch: int = 32  # instances per POMO step (x n rollouts each)
     pomo_lr: float = 1e-4
     pomo_lr_final: float | None = None  # cosine from pomo_lr to this over the POMO steps; None = constant
+    pomo_imitation: float = 0.0  # weight of self-imitation: each POMO step also imitates its shortest sampled tour
     heads: int = 8
     pool_per_size: int = 2000  # TSP instances with reference tours, per n
     eval_ns: tuple[int, ...] = ()  # held-out sizes for the card; default (n_max,)
@@ -110,6 +111,8 @@ class TrainConfig(LabConfig):
             raise LabInputError("steps and pomo_steps must be >= 0, and at least one step in total.")
         if self.pomo_steps and self.model != "am":
             raise LabInputError("POMO fine-tuning is for the attention model; set pomo_steps to 0 for the Ptr-Net.")
+        if not 0 <= float(self.pomo_imitation) <= 100:
+            raise LabInputError(f"pomo_imitation is {self.pomo_imitation}; use a weight in [0, 100] (0 = off).")
         if not 1 <= int(self.batch_size) <= 4096 or not 1 <= int(self.pomo_batch) <= 4096:
             raise LabInputError("batch sizes must be in [1, 4096].")
         final = self.pomo_lr if self.pomo_lr_final is None else self.pomo_lr_final
@@ -209,10 +212,16 @@ def imitation_loss(model, points: torch.Tensor, tours: torch.Tensor) -> torch.Te
     return F.cross_entropy(logits.reshape(-1, n), tours[:, 1:].reshape(-1))
 
 
-def pomo_loss(model, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, float]:
+def pomo_loss(model, points: torch.Tensor, gen: torch.Generator, imitation: float = 0.0,
+              rng: np.random.Generator | None = None, starts: int = 4) -> tuple[torch.Tensor, float]:
     """REINFORCE with the POMO shared baseline: n sampled tours per instance, one from each start node.
 
-    Returns the loss and the mean sampled tour length.
+    With ``imitation`` > 0, self-imitation is added: the shortest of each instance's n sampled tours is
+    also taught by cross-entropy (:func:`imitation_loss`) from ``starts`` random starts and directions,
+    weighted by ``imitation``. REINFORCE moves every rollout a little toward the better half; the
+    imitation term pulls the single greedy pass -- from *any* start -- toward the best tour found, which
+    is the decoding a one-pass user sees (Oh et al. 2018, "Self-Imitation Learning", applied to POMO's
+    rollouts). Returns the loss and the mean sampled tour length.
     """
     B, n, _ = points.shape
 
@@ -220,10 +229,16 @@ def pomo_loss(model, points: torch.Tensor, gen: torch.Generator) -> tuple[torch.
         return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
 
     tours, logp = model.all_starts(points, draw)  # (B, n, n), (B, n)
-    tours = tours.view(B * n, n)
-    length = _tour_lengths(points.repeat_interleave(n, dim=0), tours).view(B, n)  # (B, n)
+    length = _tour_lengths(points.repeat_interleave(n, dim=0), tours.view(B * n, n)).view(B, n)  # (B, n)
     advantage = length.mean(dim=1, keepdim=True) - length  # shorter than the shared baseline -> positive
-    return -(advantage.detach() * logp.view(B, n)).mean(), float(length.mean())
+    loss = -(advantage.detach() * logp).mean()
+    if imitation > 0:
+        if rng is None:
+            raise ValueError("self-imitation draws its starts from rng; pass one")
+        best = tours[torch.arange(B, device=points.device), length.argmin(dim=1)]  # (B, n): one cycle each
+        best = random_start(best.repeat_interleave(starts, dim=0).cpu(), rng).to(points.device)  # (B*starts, n)
+        loss = loss + imitation * imitation_loss(model, points.repeat_interleave(starts, dim=0), best)
+    return loss, float(length.mean())
 
 
 # ----------------------------------------------------------------------------- training loop
@@ -330,7 +345,7 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
             if step == config.steps + 1:
                 opt = torch.optim.Adam(model.parameters(), lr=float(config.pomo_lr))
             pts = torch.from_numpy(rng.random((int(config.pomo_batch), n, 2)).astype(np.float32)).to(dev)
-            loss, mean_len = pomo_loss(model, pts, gen)
+            loss, mean_len = pomo_loss(model, pts, gen, float(config.pomo_imitation), rng)
             curves.setdefault("pomo_tour_length", []).append(mean_len)
             phase = "pomo"
         # Cosine decays: supervised to lr / 10 (coarse first, then fine); POMO to pomo_lr_final when set.

@@ -11,7 +11,7 @@ import torch
 
 from lab.core.checkpoints import save_checkpoint
 from lab.core.errors import LabInputError
-from lab.pointer import service, zoo
+from lab.pointer import methods, service, zoo
 from lab.pointer.generalisation import GRIDS, GeneraliseConfig, run_generalise
 from lab.pointer.io import output_csv, random_instance_list
 from lab.pointer.models import PointerNetwork
@@ -111,9 +111,9 @@ def test_trained_runs_are_offered_by_their_checkpoint():
 
     config = TrainConfig(task="hull", n_min=5, n_max=6, hidden=8, steps=2, batch_size=4, eval_num=2)
     _, run_id = run_foreground_verb("pointer", "train", config)
-    options = service.trained_options("hull", [run_id, "pointer-20000101-000000-abcdef"])
+    options = methods.trained_options("hull", [run_id, "pointer-20000101-000000-abcdef"])
     assert [o.key for o in options] == [f"run:{run_id}"] and options[0].label.startswith("trained here: ptrnet hull")
-    assert service.trained_options("tsp", [run_id]) == []
+    assert methods.trained_options("tsp", [run_id]) == []
     data = random_instance_list(7, 2, seed=0)
     result = run_solve(SolveConfig(task="hull", **options[0].fields(), trace=True), data=data)
     assert len(result.instances) == 2 and result.instances[0].attention is not None

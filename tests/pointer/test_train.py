@@ -59,6 +59,29 @@ def test_a_few_imitation_steps_reduce_the_attention_model_loss_and_pomo_runs():
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
+def test_self_imitation_adds_the_cross_entropy_of_the_shortest_sampled_tour():
+    torch.manual_seed(0)
+    pts = torch.from_numpy(tasks.random_instances(9, 3, seed=5))
+    model = AttentionModel(hidden=32, layers=1, heads=4, ff=64)
+    plain, _ = pomo_loss(model, pts, torch.Generator().manual_seed(1))
+    mixed, _ = pomo_loss(model, pts, torch.Generator().manual_seed(1), 0.5, np.random.default_rng(2), starts=2)
+    # the same sampled tours (same generator): the difference is 0.5 x the imitation loss of their best
+    n = pts.shape[1]
+    gen = torch.Generator().manual_seed(1)
+    tours, _ = model.all_starts(pts, lambda lp: torch.multinomial(lp.exp(), 1, generator=gen)[:, 0])
+    lengths = torch.stack([torch.tensor([tasks.tour_length(p.numpy(), t.numpy()) for t in row])
+                           for p, row in zip(pts, tours, strict=True)])  # (B, n)
+    best = tours[torch.arange(3), lengths.argmin(dim=1)]
+    from lab.pointer.models.data import random_start
+
+    taught = random_start(best.repeat_interleave(2, dim=0), np.random.default_rng(2))
+    expected = plain + 0.5 * imitation_loss(model, pts.repeat_interleave(2, dim=0), taught)
+    assert torch.allclose(mixed, expected, atol=1e-5) and taught.shape == (6, n)
+    assert mixed.item() != pytest.approx(plain.item())
+    with pytest.raises(LabInputError):
+        TrainConfig(model="am", task="tsp", pomo_steps=3, pomo_imitation=-1.0)
+
+
 def test_fast_reference_matches_the_exact_reference():
     for p in tasks.random_instances(20, 3, seed=4):
         assert tasks.tour_length(p, fast_reference(p)) <= tasks.tour_length(p, tasks.tsp_reference(p)) * (1 + 1e-6)
