@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     d = TrainConfig.default
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("layers", "heads", "hidden", "steps", "batch_size", "questions", "warmup", "save_every",
-                 "eval_every", "copy", "seed"):
+                 "eval_every", "copy", "copy_min", "seed"):
         p.add_argument("--" + name.replace("_", "-"), type=int, default=d(name))
     p.add_argument("--lr", type=float, default=d("lr"))
     p.add_argument("--curriculum", type=float, default=d("curriculum"))
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(layers=args.layers, heads=args.heads, hidden=args.hidden, steps=args.steps,
                          batch_size=args.batch_size, questions=args.questions, warmup=args.warmup,
                          save_every=args.save_every, eval_every=args.eval_every, seed=args.seed, lr=args.lr,
-                         curriculum=args.curriculum, copy=args.copy, practice=args.practice, eval_num=args.eval_num,
+                         curriculum=args.curriculum, copy=args.copy, copy_min=args.copy_min, practice=args.practice, eval_num=args.eval_num,
                          state=args.state)
     start = time.perf_counter()
     command = "python scripts/train_kvcache.py " + shlex.join(list(argv if argv is not None else sys.argv[1:]))

@@ -13,7 +13,11 @@ start -- stays near chance for many minutes on a CPU):
   linearly to the evaluation size over the first ``curriculum`` fraction of the steps; sizes are drawn from
   the upper half up to the current size;
 - **a copy warm-up task** (``copy`` tokens, 0 = none): random tokens repeated once, every repeated token
-  supervised -- it forms induction (look-up and copy) heads in about a hundred steps, which every task needs;
+  supervised. At one fixed length it is solved by a head that looks back a fixed distance, not by induction
+  heads (measured on the shipped model, trained with length 24: copy accuracy 1.00 at length 24, <= 0.01 at 12,
+  20, 28 and 36; no head attends to the previous token). ``copy_min`` > 0 draws the length in
+  ``[copy_min, copy]`` each step, which only induction heads (a previous-token head, then a look-up on
+  its output) solve: the composition that disambiguation's two-name match needs;
 - **no answers by elimination**: in a task whose every symbol has its own answer, a sequence asks about at
   most half of the symbols (:func:`asked_count`);
 - **practice questions** (``practice``): a task's easier questions (multi-hop: the one-hop ``end of <middle>``
@@ -69,6 +73,7 @@ class TrainConfig(LabConfig):
     warmup: int = 100
     curriculum: float = 0.4  # fraction of the steps by which contexts have grown to the evaluation size
     copy: int = 24  # length of the random sequence of the copy task trained alongside (0 = none)
+    copy_min: int = 0  # > 0: each step draws the copy length in [copy_min, copy] (real induction heads, see above)
     practice: bool = True  # interleave the tasks' practice questions (Sample.practice) with the evaluated ones
     eval_num: int = 200  # held-out samples per task for the final accuracy
     eval_every: int = 0  # steps between quick held-out checks (100 samples per task) in the curves; 0 = none
@@ -88,12 +93,14 @@ class TrainConfig(LabConfig):
         self.normalise("tasks", tasks)
         for name, lo in (("layers", 1), ("heads", 1), ("hidden", 4), ("steps", 0), ("batch_size", 1),
                          ("questions", 1), ("warmup", 0), ("eval_num", 1), ("save_every", 1), ("eval_every", 0),
-                         ("copy", 0)):
+                         ("copy", 0), ("copy_min", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < lo:
                 raise LabInputError(f"{name.replace('_', ' ')} is {value!r}; use an integer of at least {lo}.")
         if self.hidden % self.heads:
             raise LabInputError(f"hidden {self.hidden} is not a multiple of heads {self.heads}; choose a multiple.")
+        if self.copy_min and not 2 <= self.copy_min <= self.copy:
+            raise LabInputError(f"copy min is {self.copy_min}; use 0 (a fixed length) or a length in [2, copy].")
         if not isinstance(self.practice, bool):
             raise LabInputError(f"practice is {self.practice!r}; use true or false.")
         if not self.lr > 0:
@@ -328,7 +335,8 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
                 levels[-1] = min(FULL_SIZE[task], top + 1)  # earned: the next step may draw one more
         if config.copy:
             rng = np.random.default_rng([config.seed, 7, step, 99])
-            aux = copy_loss(model, config.copy, config.batch_size, rng, len(codec))
+            length = int(rng.integers(config.copy_min, config.copy + 1)) if config.copy_min else config.copy
+            aux = copy_loss(model, length, config.batch_size, rng, len(codec))
             (aux / len(config.tasks)).backward()
             curves.setdefault("copy_loss", []).append(float(aux.detach()))
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -50,10 +50,24 @@ def test_the_artifacts_load_as_a_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("changes,words", [({"tasks": ("sorting",)}, "unknown task"), ({"hidden": 33}, "multiple"),
-                                          ({"curriculum": 2.0}, "curriculum"), ({"steps": -1}, "steps")])
+                                          ({"curriculum": 2.0}, "curriculum"), ({"steps": -1}, "steps"),
+                                          ({"copy": 16, "copy_min": 20}, "copy min"), ({"copy_min": 1}, "copy min")])
 def test_bad_configs_are_one_sentence_errors(changes, words):
     with pytest.raises(LabInputError, match=words):
         TrainConfig(**{**TINY, **changes})
+
+
+def test_copy_min_draws_the_copy_length_each_step(monkeypatch):
+    import lab.kvcache.train as train
+
+    lengths = []
+    real = train.copy_loss
+    monkeypatch.setattr(train, "copy_loss", lambda model, length, *a: lengths.append(length) or real(model, length, *a))
+    run_train(TrainConfig(**TINY, steps=12, copy=12, copy_min=4))
+    assert len(lengths) == 12 and all(4 <= n <= 12 for n in lengths) and len(set(lengths)) > 2
+    lengths.clear()
+    run_train(TrainConfig(**TINY, steps=3, copy=12))
+    assert lengths == [12, 12, 12]  # copy_min 0: the fixed length, as before
 
 
 def test_dynlab_kv_train_json(capsys):
