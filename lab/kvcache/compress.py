@@ -24,9 +24,10 @@ values, attention weights, position embeddings); :func:`apply_press` then calls 
 press's scoring and a read of a few tokens, not a prefill. :func:`compress_batch_hooked` runs the
 press the ordinary way (``with press(model): model(...)``); the tests check both give the same.
 
-Which positions a press keeps is read from the press itself (:mod:`lab.kvcache.keep`). The reads run with eager attention that applies
-AdaKV's per-head masks (registered here as ``kvlab_eager``, see :func:`register_attention`), so that the
-answer position's attention weights come back.
+Which positions a press keeps is read from the press itself (:mod:`lab.kvcache.keep`). The reads run
+with eager attention that applies AdaKV's per-head masks (``kvlab_eager``, registered by
+:func:`lab.kvcache.attention.register_attention`), so that the answer position's attention weights
+come back.
 
 >>> from lab.kvcache.model import random_model                                    # doctest: +SKIP
 >>> out = compress_batch(random_model().model, batch, "snapkv", 0.5)              # doctest: +SKIP
@@ -35,73 +36,22 @@ answer position's attention weights come back.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
+from lab.kvcache.attention import (
+    LAB_ATTENTION,
+    MODEL_LOCK,
+    attention_impl,
+    clear_masks,
+    model_layers,
+    register_attention,
+)
 from lab.kvcache.keep import keep_mask
 from lab.kvcache.presses import check_press
-
-#: The attention implementation the lab reads with: eager, returning weights, with kvpress's AdaKV masking.
-LAB_ATTENTION = "kvlab_eager"
-#: One model is shared by the page's sessions and jobs; a compression changes its attention setting for a while.
-MODEL_LOCK = threading.RLock()
-_REGISTERED = False
-
-
-def register_attention() -> None:
-    """Register :data:`LAB_ATTENTION` with transformers once: eager attention that honours AdaKV's masks.
-
-    kvpress applies AdaKV's per-head masks by overwriting the masked keys with a fake key that no query of
-    the read can attend to (a hyperplane search); with the lab's small heads (head_dim 8-32) and a whole
-    question read at once, no such key may exist and kvpress raises. The same masks are applied here
-    exactly instead, as -inf in the additive attention mask of the masked (batch, head, position).
-    """
-    global _REGISTERED
-    if _REGISTERED:
-        return
-    import kvpress  # noqa: F401  (kvpress patches transformers' attention functions on import)
-    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
-    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-    from transformers.models.llama.modeling_llama import eager_attention_forward
-
-    def eager(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-        masked = getattr(module, "masked_key_indices", None)
-        if query.shape[2] == key.shape[2]:
-            module.masked_key_indices = None  # a prefill: masks are for the reads after it (as kvpress does)
-        elif masked is not None:
-            b, heads, _, k_len = query.shape[0], query.shape[1], query.shape[2], key.shape[2]
-            block = torch.zeros(b, key.shape[1], k_len, dtype=query.dtype, device=query.device)
-            batch_i, head_i, seq_i = (t.to(query.device) for t in masked)
-            block[batch_i, head_i, seq_i] = float("-inf")
-            block = block.repeat_interleave(heads // key.shape[1], dim=1)[:, :, None, :]  # (B, H, 1, K)
-            attention_mask = block if attention_mask is None else attention_mask + block
-        return eager_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
-                                       **kwargs)
-
-    ALL_ATTENTION_FUNCTIONS.register(LAB_ATTENTION, eager)
-    ALL_MASK_ATTENTION_FUNCTIONS.register(LAB_ATTENTION, eager_mask)
-    _REGISTERED = True
-
-
-@contextmanager
-def attention_impl(model: Any, name: str) -> Iterator[None]:
-    """Run ``model`` with attention implementation ``name`` for a while (restored after)."""
-    before = model.config._attn_implementation
-    model.config._attn_implementation = name
-    try:
-        yield
-    finally:
-        model.config._attn_implementation = before
-
-
-def _layers(model: Any) -> list[Any]:
-    inner = model.model.language_model if hasattr(model.model, "language_model") else model.model
-    return list(inner.layers)
 
 
 def _call_compress(compress: Any, module: Any, hidden: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
@@ -109,12 +59,6 @@ def _call_compress(compress: Any, module: Any, hidden: torch.Tensor, keys: torch
     if hasattr(module, "masked_key_indices"):
         module.masked_key_indices = None  # AdaKV sets it; a stale one from an earlier read must not be taken
     return compress(module, hidden, keys, values, attentions, kwargs)
-
-
-def _clear_masks(model: Any) -> None:
-    for layer in _layers(model):  # AdaKV's masks live on the modules: never let them leak into the next read
-        if getattr(layer.self_attn, "masked_key_indices", None) is not None:
-            layer.self_attn.masked_key_indices = None
 
 
 @dataclass
@@ -199,7 +143,7 @@ def prefill(model: Any, context: torch.Tensor, question: torch.Tensor, *, questi
     register_attention()
     device = next(model.parameters()).device
     prefix, rest = _split(context, question, question_aware)
-    layers = _layers(model)
+    layers = model_layers(model)
     n = len(layers)
     hidden: list = [None] * n
     atts: list = [None] * n
@@ -225,7 +169,7 @@ def prefill(model: Any, context: torch.Tensor, question: torch.Tensor, *, questi
         finally:
             for handle in handles:
                 handle.remove()
-            _clear_masks(model)
+            clear_masks(model)
     keys = [cache.layers[i].keys for i in range(n)]
     values = [cache.layers[i].values for i in range(n)]
     return Prefill(hidden, keys, values, atts, kws, rest, int(context.shape[1]),
@@ -255,7 +199,7 @@ def apply_press(model: Any, pre: Prefill, press: Any | None, *, needs_attention:
     kept rows' positions (B, Hkv, n) (None where the rows are the positions). AdaKV leaves its masks on
     the modules for :func:`read_answer`.
     """
-    layers = _layers(model)
+    layers = model_layers(model)
     b, hkv, s, _ = pre.keys[0].shape
     keep = torch.ones(b, len(layers), hkv, s, dtype=torch.bool)
     if press is None:
@@ -320,7 +264,7 @@ def read_answer(model: Any, pre: Prefill, keys: list[torch.Tensor], values: list
                             output_attentions=attention or all_rows, logits_to_keep=1)
         finally:
             if not keep_masks:
-                _clear_masks(model)
+                clear_masks(model)
     att = torch.zeros(0)
     if attention or all_rows:
         pick = slice(None) if all_rows else slice(-1, None)
@@ -400,7 +344,7 @@ def compress_batch_hooked(model: Any, context: torch.Tensor, question: torch.Ten
     obj, needs = make(press, ratio, seed)
     device = next(model.parameters()).device
     prefix, rest = _split(context, question, question_aware)
-    layers = _layers(model)
+    layers = model_layers(model)
     b = context.shape[0]
     hkv = int(getattr(model.config, "num_key_value_heads", None) or model.config.num_attention_heads)
     keep = torch.ones(b, len(layers), hkv, prefix.shape[1], dtype=torch.bool)

@@ -27,7 +27,8 @@ import torch
 from kvpress import BasePress, ScorerPress
 from kvpress.utils import compute_n_kept
 
-from lab.kvcache.compress import MODEL_LOCK, Prefill, apply_press, make, prefill, read_answer, write_tokens
+from lab.kvcache.attention import MODEL_LOCK
+from lab.kvcache.compress import Prefill, apply_press, make, prefill, read_answer, write_tokens
 
 
 @dataclass
