@@ -8,6 +8,20 @@
   whether the chain's second link is written before or after its first (a model that chained while reading
   the context could only solve the first case).
 
+- why disambiguation fails -- three mechanistic checks:
+  - ``one_name_decides``: records that all share the last name (only the first name, the token *before* the
+    question's last one, decides), or all share the first name (only the last name decides); chance 1/4;
+  - ``copy_by_length``: the copy warm-up (random tokens repeated once) at lengths other than the one it was
+    trained at -- only induction heads (a previous-token head, then a look-up on its output) copy at any length;
+  - ``previous_token_attention``: per layer, the largest mean attention any head pays to the previous token,
+    at the question's last token and at the records' last names (both need the first name for a two-name
+    match).
+
+Measured (session of 2026-12-02) on the step-8000 model trained with a fixed copy length of 24: first name
+decides 0.28, last name decides 1.00; copy 1.00 at length 24 and <= 0.01 at 12, 20, 28, 36; previous-token
+attention <= 0.04 in every layer. The model never formed a previous-token head, so it cannot bring the
+first name to the position that looks the record up.
+
 Writes ``benchmarks/results/kvcache_diagnose.json``.
 """
 
@@ -77,6 +91,57 @@ def multi_hop(lm, sizes=(3, 6, 10, 14)) -> dict:
     return out
 
 
+def one_name_decides(lm, size: int = 4) -> dict:
+    """Accuracy when all records share the last name (the first name decides) or the first (the last decides)."""
+    from lab.kvcache.tasks import Query, Sample, _pick, _statements
+    from lab.kvcache.vocab import NAMES, NUMBERS, SURNAMES
+
+    out = {}
+    for label, n_first, n_last in (("first_name_decides", size, 1), ("last_name_decides", 1, size)):
+        rng, right = np.random.default_rng([5, size]), 0
+        for _ in range(SAMPLES):
+            firsts, lasts = _pick(rng, NAMES, n_first), _pick(rng, SURNAMES, n_last)
+            people = [(f, s) for f in firsts for s in lasts]
+            values = _pick(rng, NUMBERS, size)
+            words, _ = _statements([[v, "for", f, s, "."] for (f, s), v in zip(people, values, strict=True)])
+            i = int(rng.integers(size))
+            sample = Sample(words, [Query(["score", "of", *people[i]], values[i], [])], values)
+            right += predict(lm, sample) == values[i]
+        out[label] = right / SAMPLES
+    return out
+
+
+@torch.no_grad()
+def copy_by_length(lm, lengths=(12, 20, 24, 28, 36)) -> dict:
+    """Accuracy of the second copy of ``length`` random tokens (``<bos> s s``), every token after the first."""
+    vocab, out = len(lm.codec), {}
+    for length in lengths:
+        seq = torch.from_numpy(np.random.default_rng([6, length]).integers(2, vocab, (64, length)))
+        ids = torch.cat([torch.ones(64, 1, dtype=torch.long), seq, seq], 1)
+        pred = lm.model(input_ids=ids).logits[:, length + 1:-1].argmax(-1)
+        out[str(length)] = float((pred == seq[:, 1:]).float().mean())
+    return out
+
+
+@torch.no_grad()
+def previous_token_attention(lm, size: int = 24, num: int = 20) -> dict:
+    """Per layer: the largest (over heads) mean attention to the previous token, at the question's last token
+    and at the records' last names (records ``value for first last .`` start at 1, five tokens each)."""
+    rng = np.random.default_rng([7, size])
+    ids = []
+    for _ in range(num):
+        enc = encode_sample(generate("disambiguation", rng, size), lm.codec)
+        ids.append(enc["context"] + enc["question"])
+    ids = torch.tensor(ids)
+    attentions = lm.model(input_ids=ids, output_attentions=True).attentions  # per layer (B, H, L, L)
+    last, records = ids.shape[1] - 1, [1 + 5 * i + 3 for i in range(size)]
+    out = {"question_last_token": [], "record_last_name": []}
+    for att in attentions:
+        out["question_last_token"].append(float(att[:, :, last, last - 1].mean(0).max()))
+        out["record_last_name"].append(float(torch.stack([att[:, :, r, r - 1] for r in records]).mean((0, 1)).max()))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="shipped")
@@ -85,10 +150,13 @@ def main() -> None:
     torch.set_num_threads(1)
     lm = load_model(args.model)
     doc = {"model": args.model, "samples_per_size": SAMPLES, "disambiguation": disambiguation(lm),
-           "multi_hop": multi_hop(lm)}
+           "multi_hop": multi_hop(lm), "one_name_decides": one_name_decides(lm),
+           "copy_by_length": copy_by_length(lm), "previous_token_attention": previous_token_attention(lm)}
     for task in ("disambiguation", "multi_hop"):
         for size, row in doc[task].items():
             print(task, size, {k: (round(v, 3) if v is not None else None) for k, v in row.items()}, flush=True)
+    for key in ("one_name_decides", "copy_by_length", "previous_token_attention"):
+        print(key, doc[key], flush=True)
     atomic_write_json(args.out, doc)
     print(f"wrote {args.out}")
 
