@@ -12,12 +12,16 @@ start -- stays near chance for many minutes on a CPU):
   answered >= 90 % of that task's training questions over 5 steps at the current size, and at the latest
   linearly to the evaluation size over the first ``curriculum`` fraction of the steps; sizes are drawn from
   the upper half up to the current size;
-- **a copy warm-up task** (``copy`` tokens, 0 = none): random tokens repeated once, every repeated token
-  supervised. At one fixed length it is solved by a head that looks back a fixed distance, not by induction
-  heads (measured on the shipped model, trained with length 24: copy accuracy 1.00 at length 24, <= 0.01 at 12,
-  20, 28 and 36; no head attends to the previous token). ``copy_min`` > 0 draws the length in
-  ``[copy_min, copy]`` each step, which only induction heads (a previous-token head, then a look-up on
-  its output) solve: the composition that disambiguation's two-name match needs;
+- **a copy warm-up task of random length** (``copy_min`` to ``copy`` tokens; ``copy`` 0 = none): random
+  tokens repeated once, every repeated token supervised. Only induction heads (a previous-token head, then a
+  look-up on its output) copy at any length, and that previous-token head is what disambiguation's two-name
+  match needs: it brings the first name to the last name's position, in the records and in the question.
+  At one fixed length (``copy_min`` 0; the recipe's first form, length 24) the copy is solved by a head
+  that looks back a fixed distance instead: the model trained that way copied only at length 24 (<= 0.01
+  at 12, 20, 28, 36), had no previous-token head and answered disambiguation by the last name alone (0.2)
+  after 8000 steps. Switched to lengths 8-32 at step 8000, it copied at every length within ~1000 steps,
+  grew a previous-token head in layer 2, and disambiguation went 0.2 -> 1.0 in the next ~1000
+  (``benchmarks/kvcache_diagnose.py`` measures all three);
 - **no answers by elimination**: in a task whose every symbol has its own answer, a sequence asks about at
   most half of the symbols (:func:`asked_count`);
 - **practice questions** (``practice``): a task's easier questions (multi-hop: the one-hop ``end of <middle>``
@@ -72,8 +76,8 @@ class TrainConfig(LabConfig):
     lr: float = 2e-3
     warmup: int = 100
     curriculum: float = 0.4  # fraction of the steps by which contexts have grown to the evaluation size
-    copy: int = 24  # length of the random sequence of the copy task trained alongside (0 = none)
-    copy_min: int = 0  # > 0: each step draws the copy length in [copy_min, copy] (real induction heads, see above)
+    copy: int = 32  # (longest) length of the random sequence of the copy task trained alongside (0 = none)
+    copy_min: int = 8  # > 0: each step draws the copy length in [copy_min, copy] (induction heads, see above); 0 = fixed
     practice: bool = True  # interleave the tasks' practice questions (Sample.practice) with the evaluated ones
     eval_num: int = 200  # held-out samples per task for the final accuracy
     eval_every: int = 0  # steps between quick held-out checks (100 samples per task) in the curves; 0 = none

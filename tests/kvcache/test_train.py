@@ -66,8 +66,8 @@ def test_copy_min_draws_the_copy_length_each_step(monkeypatch):
     run_train(TrainConfig(**TINY, steps=12, copy=12, copy_min=4))
     assert len(lengths) == 12 and all(4 <= n <= 12 for n in lengths) and len(set(lengths)) > 2
     lengths.clear()
-    run_train(TrainConfig(**TINY, steps=3, copy=12))
-    assert lengths == [12, 12, 12]  # copy_min 0: the fixed length, as before
+    run_train(TrainConfig(**TINY, steps=3, copy=12, copy_min=0))
+    assert lengths == [12, 12, 12]  # copy_min 0: one fixed length
 
 
 def test_dynlab_kv_train_json(capsys):
