@@ -179,17 +179,6 @@ def cliff_tab(source: str, task: str, qa: bool) -> None:
                     f"contexts, {config.num} prompts per point; {result.seconds:.1f} s. {ui.PNG_HINT}")
 
 
-def verdict(view) -> str:
-    """One line: the answer uncompressed and compressed."""
-    after = ("hallucination" if view.hallucinated else "right" if view.correct_after else "wrong")
-
-    def via(written: list[str]) -> str:  # multi-hop: the middle the model wrote before its answer
-        return f"via {' '.join(written)}; " if written else ""
-
-    return (f"uncompressed **{view.predicted_before}** ({via(view.written_before)}p {view.p_before:.2f}) -> "
-            f"compressed **{view.predicted_after}** ({via(view.written_after)}p {view.p_after:.2f}, {after})")
-
-
 def prompt_line(key: tuple, view) -> None:
     batch = probe(*key)[1]
     words = batch.words[0]
@@ -198,7 +187,7 @@ def prompt_line(key: tuple, view) -> None:
     gone = ", ".join(f"L{i + 1} {int(g)}/{len(relevant)}" for i, g in enumerate(view.evicted_relevant))
     chain = f" via {' '.join(view.written)}" if view.written else ""
     st.markdown(f"**Prompt #{key[3]}** *{' '.join(words[lc:])}* answer **{view.answer}**{chain} (relevant: "
-                f"{', '.join(relevant)}; evicted from every head: {gone}). {verdict(view)}")
+                f"{', '.join(relevant)}; evicted from every head: {gone}). {views.verdict(view)}")
 
 
 def microscope_tab(source: str, task: str, qa: bool) -> None:
@@ -219,9 +208,9 @@ def ab_tab(source: str, task: str, qa: bool) -> None:
     key, ratio, (a, b) = choose_prompt(source, task, qa, {"a": ("Press A", "snapkv"), "b": ("Press B", "streaming_llm")})
     va, vb = probe_view(key, a, ratio), probe_view(key, b, ratio)
     c = st.columns(2)
-    c[0].markdown(f"**A** {verdict(va)}; relevant tokens evicted from every head of a layer: "
+    c[0].markdown(f"**A** {views.verdict(va)}; relevant tokens evicted from every head of a layer: "
                   f"{int(va.evicted_relevant.sum())}")
-    c[1].markdown(f"**B** {verdict(vb)}; relevant tokens evicted from every head of a layer: "
+    c[1].markdown(f"**B** {views.verdict(vb)}; relevant tokens evicted from every head of a layer: "
                   f"{int(vb.evicted_relevant.sum())}")
     fig = figures.ab_figure(va, vb)
     ui.chart(fig, "kv:ab", f"kv_ab_{a}_{b}")
@@ -238,23 +227,15 @@ def flow_tab(source: str, task: str, qa: bool) -> None:
     res = flow_result(key, press, ratio)
     batch = probe(*key)[1]
     relevant = batch.relevant[0].numpy().astype(bool)
-    summary = res.summary()
     codec = probe(*key)[0].codec
-    wrote = {v: codec.decode(w[0].tolist()) for v, w in res.written.items()}  # multi-hop: the middle written
-    rows = [{"variant": figures.FLOW_NAMES[v], **({"wrote": " ".join(wrote[v])} if batch.steps else {}),
-             "p(answer)": float(res.probs[v][0, int(batch.answer[0])]),
-             "KL from uncompressed": s["kl_from_full"], "rollout on relevant": s["flow_relevant"],
-             "on evicted": s["flow_gone"], "on the context": s["flow_context"]} for v, s in summary.items()]
-    st.dataframe(rows, hide_index=True)
-    st.caption(f"Merging dilutes the hosts: {100 * summary['merge']['host_share']:.0f} % of a kept token's value is "
-               "still its own (attention-weighted). Evicted: no head of any layer keeps the token (grey labels).")
+    st.dataframe(views.flow_rows(res, batch, codec, figures.FLOW_NAMES), hide_index=True)
+    st.caption(f"Merging dilutes the hosts: {100 * res.summary()['merge']['host_share']:.0f} % of a kept token's "
+               "value is still its own (attention-weighted). Evicted: no head of any layer keeps the token (grey "
+               "labels).")
     mats = {v: m[0].numpy() for v, m in res.layers.items()}
     tokens = np.array(sorted(set().union(*(views.flow_tokens(m, relevant, top=8).tolist() for m in mats.values()))))
     graphs = {v: views.flow_graph(m, tokens) for v, m in mats.items()}
-    # T + W positions: a written position is labelled with what each variant wrote there (full | drop | merge)
-    variants = [wrote[v] for v in ("full", "drop", "merge") if v in wrote]
-    written = [dict.fromkeys(ws) for ws in zip(*variants, strict=True)]
-    words = list(batch.words[0]) + [" | ".join(ws) + " (written)" for ws in written]
+    words = views.flow_words(res, batch, codec)
     fig = figures.flow_figure(graphs, words, relevant, res.gone[0].numpy().astype(bool))
     ui.chart(fig, "kv:flow", f"kv_flow_{press}")
     ui.figure_html_download(fig, "flow graph (HTML)", f"kv_flow_{press}.html")

@@ -8,7 +8,9 @@ Small helpers the KV-cache page needs beyond :mod:`lab.kvcache.probe` and :mod:`
   model, and checkpoints trained here (``train`` runs in the run store);
 - :func:`rollout_levels` and :func:`flow_graph` -- the attention rollout of :func:`lab.kvcache.flow.rollout`
   kept at every layer, as a graph (which token feeds which, layer by layer);
-- :func:`probe_csv` -- one probe view as a table (a CSV download).
+- :func:`probe_csv` -- one probe view as a table (a CSV download);
+- :func:`verdict`, :func:`flow_rows` and :func:`flow_words` -- one probe view's answer in words, the flow
+  table's rows, and the flow graph's token labels (written positions named by what each variant wrote).
 """
 
 from __future__ import annotations
@@ -140,3 +142,38 @@ def probe_csv(view: Any) -> str:
 
 
 __all__ = ["prompt", "model_choices", "UNTRAINED", "rollout_levels", "mixed", "FlowGraph", "flow_graph", "flow_tokens", "probe_csv"]
+
+
+def verdict(view: Any) -> str:
+    """One line of markdown: the answer uncompressed and compressed (with what the model wrote first)."""
+    after = "hallucination" if view.hallucinated else "right" if view.correct_after else "wrong"
+
+    def via(written: list[str]) -> str:  # multi-hop: the middle the model wrote before its answer
+        return f"via {' '.join(written)}; " if written else ""
+
+    return (f"uncompressed **{view.predicted_before}** ({via(view.written_before)}p {view.p_before:.2f}) -> "
+            f"compressed **{view.predicted_after}** ({via(view.written_after)}p {view.p_after:.2f}, {after})")
+
+
+def _written_words(res: Any, codec: Any) -> dict[str, list[str]]:
+    """Per flow variant, the words the model wrote before its answer (multi-hop: the middle; else none)."""
+    return {v: codec.decode(w[0].tolist()) for v, w in res.written.items()}
+
+
+def flow_rows(res: Any, batch: Any, codec: Any, names: dict[str, str]) -> list[dict[str, Any]]:
+    """The flow table of a one-prompt :class:`~lab.kvcache.flow.FlowResult`: a row per variant (``names``
+    labels them), with what it wrote (tasks that write first), p(answer), KL and the rollout shares."""
+    wrote = _written_words(res, codec)
+    return [{"variant": names[v], **({"wrote": " ".join(wrote[v])} if batch.steps else {}),
+             "p(answer)": float(res.probs[v][0, int(batch.answer[0])]),
+             "KL from uncompressed": s["kl_from_full"], "rollout on relevant": s["flow_relevant"],
+             "on evicted": s["flow_gone"], "on the context": s["flow_context"]} for v, s in res.summary().items()]
+
+
+def flow_words(res: Any, batch: Any, codec: Any) -> list[str]:
+    """Labels of the flow graph's T + W positions: the prompt's words, then each written position named by
+    what the variants wrote there (``full | drop | merge``, repeats once)."""
+    wrote = _written_words(res, codec)
+    variants = [wrote[v] for v in ("full", "drop", "merge") if v in wrote]
+    written = [dict.fromkeys(ws) for ws in zip(*variants, strict=True)]
+    return list(batch.words[0]) + [" | ".join(ws) + " (written)" for ws in written]

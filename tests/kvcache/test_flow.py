@@ -88,3 +88,24 @@ def test_compressed_flow_is_conserved_and_merging_moves_it_back_to_evicted_token
 def test_the_merge_variant_needs_a_scorer_press(lm, batch):
     with pytest.raises(LabInputError, match="scorer press"):
         flow(lm.model, batch, "adakv_snapkv", 0.5)
+
+
+def test_the_flow_table_and_labels_name_what_each_variant_wrote(lm):
+    from lab.kvcache import views
+
+    batch = make_batches("multi_hop", 1, 0, lm.codec)[0]  # multi-hop writes its middle first: W = 1
+    result = flow(lm.model, batch, "snapkv", 0.5)
+    names = {"full": "uncompressed", "drop": "evicted dropped", "merge": "evicted merged"}
+    rows = views.flow_rows(result, batch, lm.codec, names)
+    assert [r["variant"] for r in rows] == list(names.values())
+    wrote = {v: lm.codec.decode(w[0].tolist()) for v, w in result.written.items()}
+    assert [r["wrote"] for r in rows] == [" ".join(wrote[v]) for v in names]
+    assert rows[0]["KL from uncompressed"] == pytest.approx(0.0, abs=1e-6)
+    assert rows[0]["p(answer)"] == pytest.approx(float(result.probs["full"][0, int(batch.answer[0])]))
+    words = views.flow_words(result, batch, lm.codec)
+    assert words[:-1] == list(batch.words[0]) and len(words) == len(batch.words[0]) + batch.steps
+    assert words[-1].endswith(" (written)") and words[-1].split(" (written)")[0].split(" | ")[0] == wrote["full"][0]
+    coref = make_batches("coreference", 1, 0, lm.codec)[0]  # answers at once: no "wrote" column, no extra label
+    result = flow(lm.model, coref, "snapkv", 0.5)
+    assert "wrote" not in views.flow_rows(result, coref, lm.codec, names)[0]
+    assert views.flow_words(result, coref, lm.codec) == list(coref.words[0])
