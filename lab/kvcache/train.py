@@ -103,7 +103,7 @@ class TrainConfig(LabConfig):
                 raise LabInputError(f"{name.replace('_', ' ')} is {value!r}; use an integer of at least {lo}.")
         if self.hidden % self.heads:
             raise LabInputError(f"hidden {self.hidden} is not a multiple of heads {self.heads}; choose a multiple.")
-        if self.copy_min and not 2 <= self.copy_min <= self.copy:
+        if self.copy and self.copy_min and not 2 <= self.copy_min <= self.copy:
             raise LabInputError(f"copy min is {self.copy_min}; use 0 (a fixed length) or a length in [2, copy].")
         if not isinstance(self.practice, bool):
             raise LabInputError(f"practice is {self.practice!r}; use true or false.")

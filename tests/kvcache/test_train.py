@@ -68,6 +68,9 @@ def test_copy_min_draws_the_copy_length_each_step(monkeypatch):
     lengths.clear()
     run_train(TrainConfig(**TINY, steps=3, copy=12, copy_min=0))
     assert lengths == [12, 12, 12]  # copy_min 0: one fixed length
+    lengths.clear()
+    run_train(TrainConfig(**TINY, steps=2, copy=0))  # no copy task: copy_min (default 8) does not matter
+    assert lengths == []
 
 
 def test_dynlab_kv_train_json(capsys):
