@@ -8,7 +8,7 @@
   whether the chain's second link is written before or after its first (a model that chained while reading
   the context could only solve the first case).
 
-- why disambiguation fails -- three mechanistic checks:
+- why disambiguation failed, and what fixed it -- three mechanistic checks:
   - ``one_name_decides``: records that all share the last name (only the first name, the token *before* the
     question's last one, decides), or all share the first name (only the last name decides); chance 1/4;
   - ``copy_by_length``: the copy warm-up (random tokens repeated once) at lengths other than the one it was
@@ -19,8 +19,10 @@
 
 Measured (session of 2026-12-02) on the step-8000 model trained with a fixed copy length of 24: first name
 decides 0.28, last name decides 1.00; copy 1.00 at length 24 and <= 0.01 at 12, 20, 28, 36; previous-token
-attention <= 0.04 in every layer. The model never formed a previous-token head, so it cannot bring the
-first name to the position that looks the record up.
+attention <= 0.04 in every layer. The model never formed a previous-token head, so it could not bring the
+first name to the position that looks the record up. On the shipped step-12000 model (trained from step
+8000 with the copy length drawn in 8-32): 1.00 / 1.00; copy >= 0.98 at every length; a previous-token head
+in layer 2 (0.94 at the question's last token, 0.97 at the records' last names); disambiguation 1.00.
 
 Writes ``benchmarks/results/kvcache_diagnose.json``.
 """

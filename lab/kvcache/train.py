@@ -104,7 +104,8 @@ class TrainConfig(LabConfig):
         if self.hidden % self.heads:
             raise LabInputError(f"hidden {self.hidden} is not a multiple of heads {self.heads}; choose a multiple.")
         if self.copy and self.copy_min and not 2 <= self.copy_min <= self.copy:
-            raise LabInputError(f"copy min is {self.copy_min}; use 0 (a fixed length) or a length in [2, copy].")
+            raise LabInputError(f"copy min is {self.copy_min} with copy {self.copy}; use 0 (one fixed length) or a "
+                                f"length in [2, {self.copy}].")
         if not isinstance(self.practice, bool):
             raise LabInputError(f"practice is {self.practice!r}; use true or false.")
         if not self.lr > 0:
