@@ -22,7 +22,7 @@ decides 0.28, last name decides 1.00; copy 1.00 at length 24 and <= 0.01 at 12, 
 attention <= 0.04 in every layer. The model never formed a previous-token head, so it could not bring the
 first name to the position that looks the record up. On the shipped step-12000 model (trained from step
 8000 with the copy length drawn in 8-32): 1.00 / 1.00; copy >= 0.98 at every length; a previous-token head
-in layer 2 (0.94 at the question's last token, 0.97 at the records' last names); disambiguation 1.00.
+in layer 3 of 4 (0.94 at the question's last token, 0.97 at the records' last names); disambiguation 1.00.
 
 - ``question_aware_first_name``: question-aware compression also compresses the question up to its last
   token, so a press may evict the question's own first name (the token before the last). Per press at ratio

@@ -20,7 +20,7 @@ start -- stays near chance for many minutes on a CPU):
   that looks back a fixed distance instead: the model trained that way copied only at length 24 (<= 0.01
   at 12, 20, 28, 36), had no previous-token head and answered disambiguation by the last name alone (0.2)
   after 8000 steps. Switched to lengths 8-32 at step 8000, it copied at every length within ~1000 steps,
-  grew a previous-token head in layer 2, and disambiguation went 0.2 -> 1.0 in the next ~1000
+  grew a previous-token head in layer 3 of 4, and disambiguation went 0.2 -> 1.0 in the next ~1000
   (``benchmarks/kvcache_diagnose.py`` measures all three);
 - **no answers by elimination**: in a task whose every symbol has its own answer, a sequence asks about at
   most half of the symbols (:func:`asked_count`);
