@@ -141,9 +141,6 @@ def probe_csv(view: Any) -> str:
     return buf.getvalue()
 
 
-__all__ = ["prompt", "model_choices", "UNTRAINED", "rollout_levels", "mixed", "FlowGraph", "flow_graph", "flow_tokens", "probe_csv"]
-
-
 def verdict(view: Any) -> str:
     """One line of markdown: the answer uncompressed and compressed (with what the model wrote first)."""
     after = "hallucination" if view.hallucinated else "right" if view.correct_after else "wrong"
@@ -177,3 +174,7 @@ def flow_words(res: Any, batch: Any, codec: Any) -> list[str]:
     variants = [wrote[v] for v in ("full", "drop", "merge") if v in wrote]
     written = [dict.fromkeys(ws) for ws in zip(*variants, strict=True)]
     return list(batch.words[0]) + [" | ".join(ws) + " (written)" for ws in written]
+
+
+__all__ = ["prompt", "model_choices", "UNTRAINED", "rollout_levels", "mixed", "FlowGraph", "flow_graph", "flow_tokens",
+           "probe_csv", "verdict", "flow_rows", "flow_words"]
