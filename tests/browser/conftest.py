@@ -44,9 +44,20 @@ def browser():
         browser.close()
 
 
+# A page load waits for the server, which on 2 shared cores may be busy with a job another test started.
+NAVIGATION_TIMEOUT_MS = 90_000
+
+
+def new_context(browser, width: int = 1400, height: int = 1000):
+    """A fresh browser context (its own cookies and session) at ``width`` x ``height``."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+    return context
+
+
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = new_context(browser)
     page = context.new_page()
     yield page
     context.close()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from .conftest import shot, wait_for_app
+from .conftest import new_context, shot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +19,7 @@ TOKEN_MAP = """() => {
 
 @pytest.fixture
 def small_page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context = new_context(browser, 1280, 720)
     yield context.new_page()
     context.close()
 

@@ -7,7 +7,7 @@ import pytest
 
 from app.serve import running_app, wait_for_script
 
-from .conftest import SCREENSHOTS
+from .conftest import SCREENSHOTS, new_context
 
 pytestmark = pytest.mark.browser
 
@@ -18,7 +18,7 @@ def chromium_page(tmp_path_factory, browser):
     # one torch thread in the server: two OpenMP threads on a loaded two-core machine were 15x slower (spinning)
     env = {"DYNLAB_HOME": str(tmp_path_factory.mktemp("runs")), "DYNLAB_DEVICE": "cpu", "OMP_NUM_THREADS": "1"}
     with open(tmp_path_factory.mktemp("log") / "streamlit.log", "w") as log, running_app(env, log) as (url, _):
-        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        context = new_context(browser, 1280, 720)
         yield url, context.new_page()
         context.close()
 

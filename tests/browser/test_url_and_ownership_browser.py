@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from .conftest import shot, wait_for_app
+from .conftest import new_context, shot, wait_for_app
 
 pytestmark = pytest.mark.browser
 
@@ -37,8 +37,8 @@ def test_pages_keep_their_own_controls_when_moving_between_them(app_url, page):
 
 
 def test_a_copied_link_shows_the_view_but_not_the_stop_button(app_url, browser):
-    owner = browser.new_context(viewport={"width": 1280, "height": 720})
-    visitor = browser.new_context(viewport={"width": 1280, "height": 720})
+    owner = new_context(browser, 1280, 720)
+    visitor = new_context(browser, 1280, 720)
     try:
         teacher = owner.new_page()
         teacher.goto(f"{app_url}/connectome?n=200&k=3&e=3&a=2&fpe=1000")
