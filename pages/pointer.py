@@ -15,7 +15,7 @@ from lab.pointer import figures, zoo
 from lab.pointer.decoding import METHOD_HELP, METHODS
 from lab.pointer.generalisation import METRICS, GeneraliseConfig, benchmark_rows, tsplib_rows
 from lab.pointer.io import load_instances
-from lab.pointer.methods import default_method, method_options, trained_options
+from lab.pointer.methods import MethodOption, default_method, method_options, suited_model, trained_options
 from lab.pointer.results import rows_csv
 from lab.pointer.service import SolveConfig
 from lab.pointer.tasks import HULL_RULE_HELP, HULL_RULES, TASK_LABELS, TASKS
@@ -42,8 +42,10 @@ def controls():
     by_key = {o.key: o for o in options}
     # The hull's output rule shares the method's column, so it does not push the page down a row.
     method_col, rule_col = c[3].columns([2.4, 1]) if task == "hull" else (c[3], None)
-    option = by_key[ui.url_selectbox("Method", list(by_key), "method", default_method(options).key, where=method_col,
-                                     format_func=lambda k: by_key[k].label)]
+    # The default follows n when the page opens (a TSP50 link opens on the TSP50 model); changing n later
+    # keeps the chosen method and the warning below names the better-suited one.
+    option = by_key[ui.url_selectbox("Method", list(by_key), "method", default_method(options, task, int(n)).key,
+                                     where=method_col, format_func=lambda k: by_key[k].label)]
     decode = ui.url_selectbox("Decoding", [m for m in METHODS if task != "delaunay" or m != "pomo"], "decode",
                               d("decode"), where=c[4], disabled=option.model is None, help=METHOD_HELP)
     rule = ui.url_selectbox("Output rule", list(HULL_RULES), "rule", d("hull_rule"), where=rule_col,
@@ -63,10 +65,17 @@ def controls():
                          polish=polish, **width)
     trained = zoo.trained_range(option.checkpoint) if option.kind in ("model", "trained") else None
     if trained and source == "random" and not trained[0] <= config.n <= trained[1]:
-        st.warning(f"{option.label.split(' (')[0]} was trained on n = {trained[0]}" +
+        st.warning(f"{option.short_label} was trained on n = {trained[0]}" +
                    (f"-{trained[1]}" if trained[1] != trained[0] else "") + f"; n = {config.n} is outside: this "
-                   "shows how it generalises, not what it learned.", icon=":material/warning:")
+                   "shows how it generalises, not what it learned." + _suited_hint(options, config, option),
+                   icon=":material/warning:")
     return config, option, options, source
+
+
+def _suited_hint(options: list[MethodOption], config: SolveConfig, option: MethodOption) -> str:
+    better = suited_model(options, config.task, config.n, option)
+    return f" At this size the lab's default (the CLI's too) is **{better.short_label}**: pick it under Method." \
+        if better else ""
 
 
 def file_instances(task: str, source: str) -> tuple[list, str]:
@@ -232,7 +241,7 @@ def page() -> None:
                               step=1)) if len(instances) > 1 else 0
     if source == "upload" and not digest:
         st.info("Choose a file; until then a random instance is shown.", icon=":material/upload_file:")
-    if option.kind in ("solver", "exact") and default_method(options).key == option.key:
+    if option.kind in ("solver", "exact") and default_method(options, config.task, config.n).key == option.key:
         st.info(f"No trained pointer checkpoint for {TASK_LABELS[config.task]} ships yet, so this shows the classical "
                 "method; pick *Ptr-Net, untrained* to watch the mechanism, or train one in the **Train** tab.",
                 icon=":material/info:")

@@ -29,6 +29,11 @@ class MethodOption:
     checkpoint: str | None = None
     solver: str = "farthest_insertion"
 
+    @property
+    def short_label(self) -> str:
+        """The label without its parenthesised kind: ``am_tsp50``, ``classical: 2-opt``."""
+        return self.label.split(" (")[0]
+
     def fields(self) -> dict[str, Any]:
         """The :class:`SolveConfig` fields that pick this method."""
         return {"model": self.model, "checkpoint": self.checkpoint, "solver": self.solver}
@@ -74,10 +79,25 @@ def trained_options(task: str, run_ids: Sequence[str]) -> list[MethodOption]:
     return found
 
 
-def default_method(options: Sequence[MethodOption]) -> MethodOption:
-    """The first shipped model, else the first classical method (never the untrained one)."""
+def default_method(options: Sequence[MethodOption], task: str | None = None, n: int | None = None) -> MethodOption:
+    """The method a page opens with: the shipped model preferred for ``task`` at ``n`` points, if offered.
+
+    The preference is :func:`lab.pointer.zoo.default_name` (the one the CLI picks), so a link to TSP50
+    opens on the model trained on TSP50. Without ``task`` or when it is not offered: the first shipped
+    model, else the first classical method (never the untrained one).
+    """
+    preferred = zoo.default_name(task, n=n) if task else None
+    for opt in options:
+        if preferred is not None and opt.kind == "model" and opt.key == f"zoo:{preferred}":
+            return opt
     for kind in ("model", "solver", "exact"):
         for opt in options:
             if opt.kind == kind:
                 return opt
     return options[0]
+
+
+def suited_model(options: Sequence[MethodOption], task: str, n: int, current: MethodOption) -> MethodOption | None:
+    """The shipped model preferred at ``n`` points when it is not ``current`` (a page's hint), else None."""
+    best = default_method(options, task, n)
+    return best if best.kind == "model" and best.key != current.key else None

@@ -205,3 +205,15 @@ def test_two_decodings_side_by_side():
     assert titles[0].startswith("greedy: ") and titles[1].startswith("pomo: ")
     names = {t.get("name") for t in spec["data"]}
     assert "pomo output" in names and not any("reference" in str(n) for n in names)
+
+
+def test_a_link_without_a_method_opens_on_the_model_for_its_size_and_later_n_changes_keep_the_choice():
+    at = _page(n="50")  # a shared TSP50 link: the model trained on TSP50, no out-of-range warning
+    assert at.selectbox(key="url:pointer:method").value == "zoo:am_tsp50" and not at.warning
+    assert at.query_params["method"] == "zoo:am_tsp50"
+    at = _page(n="20")
+    assert at.selectbox(key="url:pointer:method").value == "zoo:am_tsp20"
+    at.number_input(key="url:pointer:n").set_value(50).run()  # the user's choice stays; the warning names the other
+    assert at.selectbox(key="url:pointer:method").value == "zoo:am_tsp20"
+    warning = " ".join(w.value for w in at.warning)
+    assert "outside" in warning and "am_tsp50" in warning and not at.exception
