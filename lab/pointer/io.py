@@ -219,7 +219,10 @@ def read_tsplib(source: Source, *, name: str | None = None, task: str = "tsp") -
     if not ewt:
         raise LabInputError(f"{label} has no EDGE_WEIGHT_TYPE; add e.g. 'EDGE_WEIGHT_TYPE : EUC_2D'.")
     if ewt not in SUPPORTED_EDGE_WEIGHT_TYPES:
-        raise LabInputError(f"not supported: {ewt} ({label}; this lab reads {', '.join(SUPPORTED_EDGE_WEIGHT_TYPES)}).")
+        what = "gives a distance matrix; the models need point coordinates" if ewt == "EXPLICIT" else \
+            "uses a distance this lab does not compute"
+        raise LabInputError(f"not supported: {ewt} ({label} {what}); use a file with EDGE_WEIGHT_TYPE "
+                            f"{', '.join(SUPPORTED_EDGE_WEIGHT_TYPES)}.")
     if not coords:
         raise LabInputError(f"{label} has no coordinates; it needs a NODE_COORD_SECTION with 'id x y' lines.")
     ids = sorted(coords)
