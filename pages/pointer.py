@@ -63,19 +63,22 @@ def controls():
     config = SolveConfig(task=task, **option.fields(), decode=decode if option.model else d("decode"), hull_rule=rule,
                          reference=True, trace=True, n=int(n), seed=ui.current_seed(), device=ui.current_device(),
                          polish=polish, **width)
-    trained = zoo.trained_range(option.checkpoint) if option.kind in ("model", "trained") else None
-    if trained and source == "random" and not trained[0] <= config.n <= trained[1]:
-        st.warning(f"{option.short_label} was trained on n = {trained[0]}" +
-                   (f"-{trained[1]}" if trained[1] != trained[0] else "") + f"; n = {config.n} is outside: this "
-                   "shows how it generalises, not what it learned." + _suited_hint(options, config, option),
-                   icon=":material/warning:")
+    if source == "random":
+        size_note(option, options, task, config.n)
     return config, option, options, source
 
 
-def _suited_hint(options: list[MethodOption], config: SolveConfig, option: MethodOption) -> str:
-    better = suited_model(options, config.task, config.n, option)
-    return f" At this size the lab's default (the CLI's too) is **{better.short_label}**: pick it under Method." \
-        if better else ""
+def size_note(option: MethodOption, options: list[MethodOption], task: str, n: int) -> None:
+    """Warn when the model runs outside the sizes it was trained on, and name the lab's default for ``n``."""
+    trained = zoo.trained_range(option.checkpoint) if option.kind in ("model", "trained") else None
+    if not trained or trained[0] <= n <= trained[1]:
+        return
+    better = suited_model(options, task, n, option)
+    st.warning(f"{option.short_label} was trained on n = {trained[0]}" +
+               (f"-{trained[1]}" if trained[1] != trained[0] else "") + f"; n = {n} is outside: this shows how it "
+               "generalises, not what it learned." +
+               (f" At this size the lab's default (the CLI's too) is **{better.short_label}**: pick it under Method."
+                if better else ""), icon=":material/warning:")
 
 
 def file_instances(task: str, source: str) -> tuple[list, str]:
@@ -239,6 +242,8 @@ def page() -> None:
     instances, digest = file_instances(config.task, source) if source != "random" else ([], "")
     which = int(ui.url_number(f"Instance (0-{len(instances) - 1})", "i", 0, min_value=0, max_value=len(instances) - 1,
                               step=1)) if len(instances) > 1 else 0
+    if instances:  # a file's instance: its own size decides, not the n control
+        size_note(option, options, config.task, instances[which].n)
     if source == "upload" and not digest:
         st.info("Choose a file; until then a random instance is shown.", icon=":material/upload_file:")
     if option.kind in ("solver", "exact") and default_method(options, config.task, config.n).key == option.key:

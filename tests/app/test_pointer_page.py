@@ -217,3 +217,10 @@ def test_a_link_without_a_method_opens_on_the_model_for_its_size_and_later_n_cha
     assert at.selectbox(key="url:pointer:method").value == "zoo:am_tsp20"
     warning = " ".join(w.value for w in at.warning)
     assert "outside" in warning and "am_tsp50" in warning and not at.exception
+
+
+def test_a_file_instance_outside_the_models_training_sizes_is_said():
+    at = _page(src="sample", sample="points50.csv", method="zoo:am_tsp20")  # 50 points, a model trained on 20
+    warning = " ".join(w.value for w in at.warning)
+    assert "n = 50 is outside" in warning and "am_tsp50" in warning and not at.exception
+    assert not _page(src="sample", sample="points50.csv", method="zoo:am_tsp50").warning
