@@ -63,8 +63,6 @@ def controls():
     config = SolveConfig(task=task, **option.fields(), decode=decode if option.model else d("decode"), hull_rule=rule,
                          reference=True, trace=True, n=int(n), seed=ui.current_seed(), device=ui.current_device(),
                          polish=polish, **width)
-    if source == "random":
-        size_note(option, options, task, config.n)
     return config, option, options, source
 
 
@@ -242,8 +240,8 @@ def page() -> None:
     instances, digest = file_instances(config.task, source) if source != "random" else ([], "")
     which = int(ui.url_number(f"Instance (0-{len(instances) - 1})", "i", 0, min_value=0, max_value=len(instances) - 1,
                               step=1)) if len(instances) > 1 else 0
-    if instances:  # a file's instance: its own size decides, not the n control
-        size_note(option, options, config.task, instances[which].n)
+    # A file's instance: its own size decides; otherwise (random, or no upload yet) the n control's instance.
+    size_note(option, options, config.task, instances[which].n if instances else config.n)
     if source == "upload" and not digest:
         st.info("Choose a file; until then a random instance is shown.", icon=":material/upload_file:")
     if option.kind in ("solver", "exact") and default_method(options, config.task, config.n).key == option.key:

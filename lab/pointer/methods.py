@@ -16,6 +16,7 @@ from lab.pointer import zoo
 from lab.pointer.solvers import SOLVERS
 
 log = logging.getLogger(__name__)
+ZOO_KEY = "zoo:"  # + a shipped checkpoint's name: its option's key (and URL value)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def method_options(task: str, extra: Sequence[MethodOption] = ()) -> list[Method
     for entry in zoo.available():
         if entry.task == task:
             label = f"{entry.name} ({'attention model' if entry.model == 'am' else 'Ptr-Net'}, shipped)"
-            options.append(MethodOption(f"zoo:{entry.name}", label, "model", entry.model, str(entry.path)))
+            options.append(MethodOption(ZOO_KEY + entry.name, label, "model", entry.model, str(entry.path)))
     options.append(MethodOption("untrained:ptrnet", "Ptr-Net, untrained (random weights)", "untrained", "ptrnet",
                                 zoo.UNTRAINED))
     if task == "tsp":
@@ -82,14 +83,14 @@ def trained_options(task: str, run_ids: Sequence[str]) -> list[MethodOption]:
 def default_method(options: Sequence[MethodOption], task: str | None = None, n: int | None = None) -> MethodOption:
     """The method a page opens with: the shipped model preferred for ``task`` at ``n`` points, if offered.
 
-    The preference is :func:`lab.pointer.zoo.default_name` (the one the CLI picks), so a link to TSP50
-    opens on the model trained on TSP50. Without ``task`` or when it is not offered: the first shipped
-    model, else the first classical method (never the untrained one).
+    The order is :func:`lab.pointer.zoo.preference` (the CLI's :func:`~lab.pointer.zoo.default_name`), so a
+    link to TSP50 opens on the model trained on TSP50. Without ``task`` or when none is offered: the first
+    shipped model, else the first classical method (never the untrained one).
     """
-    preferred = zoo.default_name(task, n=n) if task else None
-    for opt in options:
-        if preferred is not None and opt.kind == "model" and opt.key == f"zoo:{preferred}":
-            return opt
+    shipped = {opt.key: opt for opt in options if opt.kind == "model"}
+    for name in zoo.preference(task, n) if task else []:
+        if ZOO_KEY + name in shipped:
+            return shipped[ZOO_KEY + name]
     for kind in ("model", "solver", "exact"):
         for opt in options:
             if opt.kind == kind:

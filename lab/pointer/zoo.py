@@ -106,16 +106,20 @@ def default_name(task: str, model: str | None = None, n: int | None = None) -> s
     at n = 50 from 9.9 to 3.1 % and helped the greedy pass up to 200 nodes and on TSPLIB, but POMO x 8 stayed
     worse on TSPLIB's 101-318-node instances (level at 51-100) and so did the greedy pass at n = 500.
     """
+    names = {e.name: e for e in available()}
+    for name in preference(task, n):
+        if name in names and (model is None or names[name].model == model):
+            return name
+    return None
+
+
+def preference(task: str, n: int | None = None) -> list[str]:
+    """Shipped checkpoint names for ``task`` at ``n`` points, best first (the order :func:`default_name` uses)."""
     big = n is not None and n > 35
     am = ["am_tsp50", "am_tsp20"] if big else ["am_tsp20", "am_tsp50"]
     if n is not None and n > 100:
         am = ["am_tsp50_imitation", *am]
-    prefs = {"tsp": [*am, "ptrnet_tsp"], "hull": ["ptrnet_hull"], "delaunay": ["ptrnet_delaunay"]}
-    names = {e.name: e for e in available()}
-    for name in prefs.get(task, []):
-        if name in names and (model is None or names[name].model == model):
-            return name
-    return None
+    return {"tsp": [*am, "ptrnet_tsp"], "hull": ["ptrnet_hull"], "delaunay": ["ptrnet_delaunay"]}.get(task, [])
 
 
 def read_card(path: str | Path) -> dict[str, Any]:
