@@ -7,6 +7,9 @@ Examples (the commands behind the shipped checkpoints are recorded in each ``.js
     python scripts/train_pointer.py --evaluate-only --out assets/checkpoints/pointer/ptrnet_hull.pt \
         --task hull --model ptrnet --eval-ns 50 --eval-num 1000
 
+Each save also writes the optimizer's state beside the checkpoint (``name.optim``); a run continued with
+``--init`` from that checkpoint picks it up, so a long run split over sessions trains on as one.
+
 Runs single-threaded by default (``--threads``) so it can share a small machine. ``kill <pid>`` (SIGTERM)
 or Ctrl-C stops a run after its current step and saves it, like ``--minutes``.
 """
@@ -43,6 +46,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pomo-imitation", type=float, default=default("pomo_imitation"),
                    help="weight of self-imitation in POMO: also imitate each instance's shortest sampled tour "
                         "(0 = plain POMO)")
+    p.add_argument("--pomo-warmup", type=int, default=default("pomo_warmup"),
+                   help="ramp the POMO rate up linearly over this many steps when its Adam state starts empty "
+                        "(a continued run finds the state in the .optim file beside --init when it matches)")
     p.add_argument("--pomo-batch", type=int, default=default("pomo_batch"))
     p.add_argument("--pomo-lr", type=float, default=default("pomo_lr"))
     p.add_argument("--pomo-lr-final", type=float, default=default("pomo_lr_final"),
@@ -88,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         input_order=args.input_order,
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, pomo_steps=args.pomo_steps,
         pomo_batch=args.pomo_batch, pomo_lr=args.pomo_lr, pomo_lr_final=args.pomo_lr_final, pool_per_size=args.pool_per_size,
-        pomo_imitation=args.pomo_imitation,
+        pomo_imitation=args.pomo_imitation, pomo_warmup=args.pomo_warmup,
         eval_ns=tuple(args.eval_ns or ()), eval_num=args.eval_num, eval_seed=args.eval_seed,
         eval_methods=tuple(args.eval_methods or ()),
         save_seconds=args.save_seconds, time_limit_s=60 * args.minutes, checkpoint_path=args.out, device=args.device,

@@ -9,7 +9,8 @@
   rewarded by how much shorter it is than their mean.
 
 Training reports through a progress callback (return True to stop: the partial model is returned),
-can resume from a checkpoint, saves checkpoints with a card (:mod:`lab.core.checkpoints`) every
+can resume from a checkpoint (with its optimizer state when one was saved beside it:
+:mod:`lab.pointer.resume`), saves checkpoints with a card (:mod:`lab.core.checkpoints`) every
 ``save_seconds`` when ``checkpoint_path`` is set, and measures its card metrics on a seeded held-out
 set (:func:`evaluate`).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +49,15 @@ from lab.pointer.models.data import (
 )
 from lab.pointer.models.masks import teacher_masks
 from lab.pointer.models.ptrnet import INPUT_ORDERS, SORTED_TASKS
+from lab.pointer.resume import (
+    cosine,
+    load_optimizer_state,
+    phase_progress,
+    save_optimizer_state,
+    warmup_factor,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,7 @@ class TrainConfig(LabConfig):
     pomo_lr: float = 1e-4
     pomo_lr_final: float | None = None  # cosine from pomo_lr to this over the POMO steps; None = constant
     pomo_imitation: float = 0.0  # weight of self-imitation: each POMO step also imitates its shortest sampled tour
+    pomo_warmup: int = 0  # ramp the POMO rate up over these steps when its optimizer starts empty
     heads: int = 8
     pool_per_size: int = 2000  # TSP instances with reference tours, per n
     eval_ns: tuple[int, ...] = ()  # held-out sizes for the card; default (n_max,)
@@ -111,6 +123,8 @@ class TrainConfig(LabConfig):
             raise LabInputError("steps and pomo_steps must be >= 0, and at least one step in total.")
         if self.pomo_steps and self.model != "am":
             raise LabInputError("POMO fine-tuning is for the attention model; set pomo_steps to 0 for the Ptr-Net.")
+        if not 0 <= int(self.pomo_warmup) <= 100_000:
+            raise LabInputError(f"pomo_warmup is {self.pomo_warmup}; use a step count in [0, 100000] (0 = off).")
         if not 0 <= float(self.pomo_imitation) <= 100:
             raise LabInputError(f"pomo_imitation is {self.pomo_imitation}; use a weight in [0, 100] (0 = off).")
         if not 1 <= int(self.batch_size) <= 4096 or not 1 <= int(self.pomo_batch) <= 4096:
@@ -273,16 +287,21 @@ def _measure(model, config: TrainConfig, device: str | None = None) -> dict[str,
     return out
 
 
-def _progress(step: int, steps: int, t_start: float, config: TrainConfig) -> float:
-    """Fraction of a phase done: by steps, or by wall time if the run's time limit comes first."""
-    frac = (step - 1) / max(1, steps - 1)
-    if config.time_limit_s:
-        frac = max(frac, (time.time() - t_start) / float(config.time_limit_s))
-    return min(1.0, frac)
+def learning_rate(config: TrainConfig, phase: str, phase_step: int, t_start: float, warmup: bool = False) -> float:
+    """The rate of step ``phase_step`` (from 1) of ``phase``: a cosine decay, by steps or by the time limit.
 
-
-def _cosine(start: float, end: float, frac: float) -> float:
-    return end + (start - end) * 0.5 * (1 + np.cos(np.pi * frac))
+    Supervised: ``lr`` to ``lr / 10`` (coarse first, then fine). POMO: ``pomo_lr`` to ``pomo_lr_final`` when
+    set, else constant; with ``warmup`` (an empty optimizer, not one resumed), ramped up linearly over the
+    first ``pomo_warmup`` steps. A run stopped by its time limit still ends on the low rate.
+    """
+    if phase == "supervised":
+        frac = phase_progress(phase_step, int(config.steps), t_start, float(config.time_limit_s))
+        return cosine(float(config.lr), 0.1 * float(config.lr), frac)
+    lr = float(config.pomo_lr)
+    if config.pomo_lr_final is not None:
+        frac = phase_progress(phase_step, int(config.pomo_steps), t_start, float(config.time_limit_s))
+        lr = cosine(lr, float(config.pomo_lr_final), frac)
+    return lr * (warmup_factor(phase_step, int(config.pomo_warmup)) if warmup else 1.0)
 
 
 def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, data: Any = None) -> TrainResult:
@@ -299,10 +318,13 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
     gen = torch.Generator(device=dev).manual_seed(int(config.seed))  # POMO sampling happens on the device
     model = build_model(config.architecture()).to(dev)
     done = {"supervised": 0, "pomo": 0}
+    resumed: dict[str, Any] | None = None  # the continued run's optimizer state, for the phase it was in
+    resumed_phase = "supervised" if int(config.steps) else "pomo"
     if config.init_checkpoint is not None:
         state, card = load_checkpoint(config.init_checkpoint, expected_architecture=config.architecture())
         model.load_state_dict(state)
         done.update(card.get("training", {}).get("steps_done", {}))
+        resumed = load_optimizer_state(config.init_checkpoint, resumed_phase, done)
         # a different stream of batches than the run being continued
         rng = np.random.default_rng([int(config.seed), int(done["supervised"]), int(done["pomo"])])
     pool = None
@@ -313,17 +335,31 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
     total = int(config.steps) + int(config.pomo_steps)
     metrics: dict[str, float] = {}
     evaluations: list[dict] = []
+    phase = resumed_phase  # of the last step taken; save() tags the optimizer state with it
 
     def save() -> None:
         nonlocal metrics
         if config.checkpoint_path:
+            save_optimizer_state(config.checkpoint_path, opt, phase, done)
             metrics = _measure(model, config, device)
             # every measurement of this run, so a card shows how the metric moved with training
             evaluations.append({"steps_done": dict(done), "seconds": round(time.time() - t_start, 1), **metrics})
             card = _card(config, model, dict(done), curves, metrics, time.time() - t_start, evaluations)
             save_checkpoint(config.checkpoint_path, model.state_dict(), card)
 
-    opt = torch.optim.Adam(model.parameters(), lr=float(config.lr))
+    def fresh_optimizer(lr: float, phase: str) -> torch.optim.Optimizer:
+        nonlocal resumed
+        new = torch.optim.Adam(model.parameters(), lr=lr)
+        if resumed is not None and phase == resumed_phase:
+            try:
+                new.load_state_dict(resumed)  # Adam's moments as the continued run left them
+            except (ValueError, KeyError, RuntimeError):
+                log.warning("ignoring an optimizer state that does not fit this model")
+                resumed = None
+        return new
+
+    opt = fresh_optimizer(float(config.lr), "supervised")
+    warm_up = False
     stopped = False
     for step in range(1, total + 1):
         model.train()
@@ -346,20 +382,15 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
             phase = "supervised"
         else:
             if step == config.steps + 1:
-                opt = torch.optim.Adam(model.parameters(), lr=float(config.pomo_lr))
+                opt = fresh_optimizer(float(config.pomo_lr), "pomo")
+            # an empty POMO optimizer eases in over pomo_warmup steps (lab.pointer.resume explains why)
+            warm_up = not (resumed is not None and resumed_phase == "pomo")
             pts = torch.from_numpy(rng.random((int(config.pomo_batch), n, 2)).astype(np.float32)).to(dev)
             loss, mean_len = pomo_loss(model, pts, gen, float(config.pomo_imitation), rng)
             curves.setdefault("pomo_tour_length", []).append(mean_len)
             phase = "pomo"
-        # Cosine decays: supervised to lr / 10 (coarse first, then fine); POMO to pomo_lr_final when set.
-        # A run stopped by its time limit still ends on the low rate: progress is also measured in wall time.
-        if phase == "supervised":
-            lr = _cosine(float(config.lr), 0.1 * float(config.lr), _progress(step, int(config.steps), t_start, config))
-        elif config.pomo_lr_final is not None:
-            lr = _cosine(float(config.pomo_lr), float(config.pomo_lr_final),
-                         _progress(step - int(config.steps), int(config.pomo_steps), t_start, config))
-        else:
-            lr = float(config.pomo_lr)
+        phase_step = step if phase == "supervised" else step - int(config.steps)
+        lr = learning_rate(config, phase, phase_step, t_start, warmup=phase == "pomo" and warm_up)
         for group in opt.param_groups:
             group["lr"] = lr
         opt.zero_grad()

@@ -201,13 +201,62 @@ def test_zoo_lists_only_checkpoints_with_cards_and_resolves_names(tmp_path):
 
 
 def test_learning_rate_schedules_end_where_they_say():
-    from lab.pointer.train import _cosine, _progress
+    from lab.pointer.resume import cosine, phase_progress
+    from lab.pointer.train import learning_rate
 
-    assert _cosine(1e-4, 1e-5, 0.0) == pytest.approx(1e-4) and _cosine(1e-4, 1e-5, 1.0) == pytest.approx(1e-5)
-    cfg = _tiny(steps=11)
-    assert _progress(1, 11, 0.0, cfg) == 0.0 and _progress(11, 11, 0.0, cfg) == 1.0
-    timed = _tiny(steps=1000, time_limit_s=10.0)  # the time limit comes first: progress by wall time
-    assert _progress(2, 1000, time.time() - 5.0, timed) == pytest.approx(0.5, abs=0.05)
+    assert cosine(1e-4, 1e-5, 0.0) == pytest.approx(1e-4) and cosine(1e-4, 1e-5, 1.0) == pytest.approx(1e-5)
+    assert phase_progress(1, 11, 0.0, 0.0) == 0.0 and phase_progress(11, 11, 0.0, 0.0) == 1.0
+    # the time limit comes first: progress by wall time
+    assert phase_progress(2, 1000, time.time() - 5.0, 10.0) == pytest.approx(0.5, abs=0.05)
+    sup = _tiny(steps=11)
+    assert learning_rate(sup, "supervised", 1, 0.0) == pytest.approx(1e-3)
+    assert learning_rate(sup, "supervised", 11, 0.0) == pytest.approx(1e-4)
+    am = TrainConfig(task="tsp", model="am", n_min=5, n_max=6, hidden=16, steps=0, pomo_steps=101, pomo_lr=1e-4,
+                     pomo_lr_final=1e-5, pomo_warmup=10)
+    assert learning_rate(am, "pomo", 101, 0.0) == pytest.approx(1e-5)
+    cold = [learning_rate(am, "pomo", k, 0.0, warmup=True) for k in (1, 5, 10, 11)]
+    warm = [learning_rate(am, "pomo", k, 0.0) for k in (1, 5, 10, 11)]
+    assert cold[0] == pytest.approx(warm[0] / 10) and cold[1] == pytest.approx(warm[1] / 2)
+    assert cold[2:] == pytest.approx(warm[2:])  # full rate from the end of the warm-up on
+    with pytest.raises(LabInputError, match="pomo_warmup"):
+        TrainConfig(task="tsp", model="am", steps=0, pomo_steps=3, pomo_warmup=-1)
+
+
+def _tiny_pomo(tmp_path, **kw):
+    base = dict(task="tsp", model="am", n_min=5, n_max=6, hidden=16, layers=1, heads=2, steps=0, pomo_steps=3,
+                pomo_batch=2, eval_num=2, eval_methods=("greedy",), checkpoint_path=str(tmp_path / "am.pt"))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_a_continued_run_picks_up_the_optimizer_state_saved_beside_its_checkpoint(tmp_path):
+    """Adam's moments travel with the checkpoint (``.optim``), so a run split in two trains on as one."""
+    from lab.pointer.resume import load_optimizer_state, optimizer_path
+
+    first = run_train(_tiny_pomo(tmp_path))
+    state_file = optimizer_path(tmp_path / "am.pt")
+    assert state_file.exists() and state_file.suffix == ".optim"
+    assert [e.name for e in zoo.available(tmp_path)] == ["am"]  # the zoo never offers it as a model
+    state = load_optimizer_state(tmp_path / "am.pt", "pomo", {"supervised": 0, "pomo": 3})
+    assert state is not None and {int(s["step"]) for s in state["state"].values()} == {3}
+    assert first.card["training"]["steps_done"]["pomo"] == 3
+
+    second = run_train(_tiny_pomo(tmp_path, init_checkpoint=str(tmp_path / "am.pt"),
+                                  checkpoint_path=str(tmp_path / "more.pt"), pomo_steps=2))
+    assert second.card["training"]["steps_done"]["pomo"] == 5
+    more = load_optimizer_state(tmp_path / "more.pt", "pomo", {"supervised": 0, "pomo": 5})
+    assert more is not None and {int(s["step"]) for s in more["state"].values()} == {5}  # 3 resumed + 2
+
+    # a state that belongs to other step counts (stale) or that is not torch data is ignored: a fresh start
+    assert load_optimizer_state(tmp_path / "am.pt", "pomo", {"supervised": 0, "pomo": 4}) is None
+    assert load_optimizer_state(tmp_path / "am.pt", "supervised", {"supervised": 0, "pomo": 3}) is None
+    state_file.write_bytes(b"not a torch file")
+    assert load_optimizer_state(tmp_path / "am.pt", "pomo", {"supervised": 0, "pomo": 3}) is None
+    third = run_train(_tiny_pomo(tmp_path, init_checkpoint=str(tmp_path / "am.pt"),
+                                 checkpoint_path=str(tmp_path / "fresh.pt"), pomo_steps=2, pomo_warmup=5))
+    fresh = load_optimizer_state(tmp_path / "fresh.pt", "pomo", {"supervised": 0, "pomo": 5})
+    assert third.card["training"]["pomo_warmup"] == 5
+    assert fresh is not None and {int(s["step"]) for s in fresh["state"].values()} == {2}
 
 
 def test_the_training_script_saves_when_asked_to_stop(tmp_path):
