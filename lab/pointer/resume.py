@@ -3,9 +3,11 @@
 A checkpoint (``name.pt`` + ``name.json``) holds the weights; a run continued from it with a fresh Adam
 starts with empty moment estimates, and Adam's bias correction then makes its first updates about
 ``lr`` in every weight at once -- far larger than the steady state's, where noisy gradients average
-out. Measured on ``am_tsp50`` (README, Pointer tours; issue 15's notes): a POMO continuation restarted
-at lr 3e-5 went from 2.73 to 2.96 % greedy gap on its held-out set within 1,200 steps, and one at 5e-5
-never recovered its starting point. Two remedies, used together by :func:`lab.pointer.train.run_train`:
+out. Seen on ``am_tsp50`` (issue 15's notes): a POMO continuation restarted with a fresh Adam at lr 3e-5
+went from 2.73 to 2.96 % greedy gap on its 200 held-out instances within its first 1,200 steps, one
+restarted at 1e-5 held 2.73 % there (and drifted up later, to 2.96 % at 5,000 steps, so the rate is not
+the whole story). Two standard remedies, used by :func:`lab.pointer.train.run_train`; their effect on
+that model's long runs is not measured yet:
 
 - the optimizer's state is saved beside the checkpoint (``name.optim``, not a ``.pt`` so the zoo never
   offers it as a model) with the step counts it belongs to, and is loaded when a run continues from that
