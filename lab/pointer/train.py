@@ -347,10 +347,10 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
             card = _card(config, model, dict(done), curves, metrics, time.time() - t_start, evaluations)
             save_checkpoint(config.checkpoint_path, model.state_dict(), card)
 
-    def fresh_optimizer(lr: float, phase: str) -> torch.optim.Optimizer:
+    def fresh_optimizer(lr: float, for_phase: str) -> torch.optim.Optimizer:
         nonlocal resumed
         new = torch.optim.Adam(model.parameters(), lr=lr)
-        if resumed is not None and phase == resumed_phase:
+        if resumed is not None and for_phase == resumed_phase:
             try:
                 new.load_state_dict(resumed)  # Adam's moments as the continued run left them
             except (ValueError, KeyError, RuntimeError):
