@@ -383,8 +383,8 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
         else:
             if step == config.steps + 1:
                 opt = fresh_optimizer(float(config.pomo_lr), "pomo")
-            # an empty POMO optimizer eases in over pomo_warmup steps (lab.pointer.resume explains why)
-            warm_up = not (resumed is not None and resumed_phase == "pomo")
+                # an empty POMO optimizer eases in over pomo_warmup steps (lab.pointer.resume explains why)
+                warm_up = not (resumed is not None and resumed_phase == "pomo")
             pts = torch.from_numpy(rng.random((int(config.pomo_batch), n, 2)).astype(np.float32)).to(dev)
             loss, mean_len = pomo_loss(model, pts, gen, float(config.pomo_imitation), rng)
             curves.setdefault("pomo_tour_length", []).append(mean_len)
