@@ -27,9 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from lab.core.files import atomic_write_json  # noqa: E402
-from lab.pointer.decoding import _rollout, _tour_lengths  # noqa: E402
+from lab.pointer.decoding import _rollout  # noqa: E402
+from lab.pointer.frames import tour_lengths  # noqa: E402
+from lab.pointer.losses import imitation_loss, pomo_loss  # noqa: E402
 from lab.pointer.models import AttentionModel  # noqa: E402
-from lab.pointer.train import imitation_loss, pomo_loss  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "pointer_training.json"
 
@@ -41,7 +42,7 @@ def pomo_loss_row_per_rollout(model: AttentionModel, points: torch.Tensor, gen: 
     start = torch.arange(n).repeat(B)
     tours, logp, _ = _rollout(model, state, "tsp", n, B * n, start,
                               lambda lp: torch.multinomial(lp.exp(), 1, generator=gen)[:, 0])
-    length = _tour_lengths(points.repeat_interleave(n, dim=0), tours).view(B, n)
+    length = tour_lengths(points.repeat_interleave(n, dim=0), tours).view(B, n)
     advantage = length.mean(dim=1, keepdim=True) - length
     return -(advantage.detach() * logp.view(B, n)).mean()
 

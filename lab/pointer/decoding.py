@@ -20,9 +20,10 @@ Conventions of the output (:class:`ModelOutput`):
   TSP's: a candidate wins because it is better, never because it matches a label); for Delaunay,
   which has no such simple objective, the most probable sequence.
 - A Ptr-Net with ``input_order="x"`` reads the points sorted by x, then y: every decoder runs in that
-  frame (:func:`reading_order`) and the sequence and attention are mapped back to the given indices. Its
-  hull outputs start at the leftmost vertex (the smallest index of the frame it reads), not at the
-  smallest given index; its Delaunay triangles are ascending in that frame, not in the given indices.
+  frame (:func:`lab.pointer.frames.reading_order`) and the sequence and attention are mapped back to
+  the given indices. Its hull outputs start at the leftmost vertex (the smallest index of the frame it
+  reads), not at the smallest given index; its Delaunay triangles are ascending in that frame, not in
+  the given indices.
 - POMO for the hull: the model chooses its own first point, so there is one start; what remains of
   POMO is its x8 augmentation -- greedy on the 8 symmetric copies of the square, keep the largest.
   Hull outputs are returned counter-clockwise from their smallest index whatever copy they came from.
@@ -37,6 +38,7 @@ import numpy as np
 import torch
 
 from lab.core.errors import LabInputError
+from lab.pointer.frames import augment8, reading_order, reorder, tour_lengths
 from lab.pointer.metrics import is_simple_polygon, polygon_area
 from lab.pointer.models.masks import make_constraint
 from lab.pointer.tasks import HULL_RULES
@@ -57,41 +59,6 @@ class ModelOutput:
     sequence: list[int]
     attention: np.ndarray | None
     log_prob: float
-
-
-def augment8(points: torch.Tensor) -> torch.Tensor:
-    """The 8 symmetries of the unit square (POMO, Kwon et al. 2020): (B, n, 2) -> (8, B, n, 2).
-
-    Reflections and quarter turns keep every distance, so a tour of a copy is a tour of the original
-    with the same length, while the model sees 8 different inputs.
-    """
-    x, y = points[..., :1], points[..., 1:]
-    pairs = [(x, y), (y, x), (x, 1 - y), (y, 1 - x), (1 - x, y), (1 - y, x), (1 - x, 1 - y), (1 - y, 1 - x)]
-    return torch.stack([torch.cat(p, dim=-1) for p in pairs])
-
-
-def _tour_lengths(points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
-    """points (R, n, 2), tours (R, n) -> closed tour lengths (R,)."""
-    ordered = points.gather(1, tours[..., None].expand(-1, -1, 2))  # (R, n, 2)
-    return (ordered - ordered.roll(-1, dims=1)).norm(dim=-1).sum(dim=1)
-
-
-def reading_order(model, points: torch.Tensor) -> torch.Tensor | None:
-    """The order in which ``model`` reads ``points`` (B, n, 2): (B, n) long, or None when as given.
-
-    A Ptr-Net trained with ``input_order="x"`` reads the points by increasing x, ties by y (Vinyals et al.
-    2016, "Order Matters": the order of a set's elements changes what a sequence model learns).
-    """
-    if getattr(model, "input_order", "given") != "x":
-        return None
-    by_y = points[..., 1].argsort(dim=1, stable=True)  # (B, n)
-    x_then = points[..., 0].gather(1, by_y).argsort(dim=1, stable=True)  # stable: equal x keep y order
-    return by_y.gather(1, x_then)
-
-
-def reorder(points: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    """points (B, n, 2) in ``order`` (B, n): row b's i-th point is points[b, order[b, i]]."""
-    return points.gather(1, order[..., None].expand(-1, -1, points.shape[-1]))
 
 
 def _rollout(model, state, task: str, n: int, rows: int, start: torch.Tensor | None,
@@ -200,7 +167,7 @@ def _best(points: torch.Tensor, task: str, seq: torch.Tensor, logp: torch.Tensor
     most probable (Delaunay)."""
     B, n, _ = points.shape
     if task == "tsp":
-        score = -_tour_lengths(points.repeat_interleave(k, dim=0), seq)
+        score = -tour_lengths(points.repeat_interleave(k, dim=0), seq)
     elif task == "hull":
         pts = points.double().cpu().numpy()
         score = torch.tensor([_hull_score(pts[r // k], _strip(seq[r], n), hull_rule) for r in range(B * k)],
@@ -261,7 +228,7 @@ def _beam(model, points, task, *, beam_width=5, hull_rule="simple", **_):
         state = model.advance(state, choice)
         score = top
     if task == "tsp":
-        flat_score = torch.where(score.isfinite(), -_tour_lengths(points.repeat_interleave(k, dim=0), hist).view(B, k),
+        flat_score = torch.where(score.isfinite(), -tour_lengths(points.repeat_interleave(k, dim=0), hist).view(B, k),
                                  torch.full_like(score, float("-inf")))
     else:
         flat_score = score
@@ -294,7 +261,7 @@ def _pomo(model, points, task, *, augment=True, hull_rule="simple", **_):
         else:  # the Ptr-Net: the single start 0
             first = torch.zeros(B, dtype=torch.long, device=device)
             seq = _rollout(model, model.init_state(copy), task, n, B, first, argmax)[0]
-        lengths = _tour_lengths(points.repeat_interleave(starts, dim=0), seq).view(B, starts)
+        lengths = tour_lengths(points.repeat_interleave(starts, dim=0), seq).view(B, starts)
         length, which = lengths.min(dim=1)
         better = length < best_len
         best_len = torch.where(better, length, best_len)

@@ -6,7 +6,7 @@
   from a random start and direction, on a random one of the 8 square symmetries), because on a CPU
   reinforcement learning alone would take days; then ``pomo_steps`` of REINFORCE with the POMO shared
   baseline (Kwon et al. 2020): n sampled rollouts per instance, one from every start node, each
-  rewarded by how much shorter it is than their mean.
+  rewarded by how much shorter it is than their mean. The losses themselves are in :mod:`lab.pointer.losses`.
 
 Training reports through a progress callback (return True to stop: the partial model is returned),
 can resume from a checkpoint (with its optimizer state when one was saved beside it:
@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lab.core.checkpoints import load_checkpoint, save_checkpoint
 from lab.core.config import LabConfig, check_choice
@@ -36,18 +35,17 @@ from lab.core.progress import ProgressCallback, report
 from lab.core.seeding import seed_everything
 from lab.pointer import tasks
 from lab.pointer.decoding import METHODS as DECODERS
-from lab.pointer.decoding import _tour_lengths, reading_order, reorder
+from lab.pointer.frames import reading_order, reorder
 from lab.pointer.generalisation import METRICS, measure
+from lab.pointer.losses import imitation_loss, pomo_loss, supervised_loss
 from lab.pointer.models import MODELS, build_model
 from lab.pointer.models.data import (
-    PAD,
     TourPool,
     label_sequence,
     pad_sequences,
     random_start,
     random_symmetry,
 )
-from lab.pointer.models.masks import teacher_masks
 from lab.pointer.models.ptrnet import INPUT_ORDERS, SORTED_TASKS
 from lab.pointer.resume import (
     cosine,
@@ -200,62 +198,6 @@ def evaluate(model: torch.nn.Module, task: str, n: int, num: int, seed: int, met
         out[f"instances_per_s_{tag}"] = found["instances_per_second"]
         out.update({f"{key}_{tag}": found[key] for key in METRICS[task]})
     return out
-
-
-# ----------------------------------------------------------------------------- losses
-def supervised_loss(model, task: str, points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Ptr-Net: cross-entropy of the target choices over the allowed ones (teacher forcing).
-
-    points (B, n, 2), targets (B, T) padded with PAD. For the TSP the first node (0) is given, not predicted.
-    """
-    n = points.shape[1]
-    logits = model(points, targets)  # (B, T, n+1)
-    masks = teacher_masks(task, targets, n)  # (B, T, m); the hull's geometric rules apply at decoding only
-    logits = logits[..., : masks.shape[-1]].masked_fill(~masks, float("-inf"))
-    if task == "tsp":
-        logits, targets = logits[:, 1:], targets[:, 1:]
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=PAD)
-
-
-def imitation_loss(model, points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
-    """Attention model: cross-entropy of the reference tour's next node, all steps at once."""
-    n = points.shape[1]
-    logits = model(points, tours)  # (B, n-1, n)
-    visited = F.one_hot(tours, n).bool().cumsum(dim=1).bool()[:, :-1]  # (B, n-1, n)
-    logits = logits.masked_fill(visited, float("-inf"))
-    return F.cross_entropy(logits.reshape(-1, n), tours[:, 1:].reshape(-1))
-
-
-def pomo_loss(model, points: torch.Tensor, gen: torch.Generator, imitation: float = 0.0,
-              rng: np.random.Generator | None = None, starts: int = 4) -> tuple[torch.Tensor, float]:
-    """REINFORCE with the POMO shared baseline: n sampled tours per instance, one from each start node.
-
-    With ``imitation`` > 0, self-imitation is added: the shortest of each instance's n sampled tours is
-    also taught by cross-entropy (:func:`imitation_loss`) from ``starts`` random starts and directions,
-    weighted by ``imitation``. REINFORCE moves every rollout a little toward the better half; the
-    imitation term pulls the single greedy pass -- from *any* start -- toward the best tour found, which
-    is the decoding a one-pass user sees (Oh et al. 2018, "Self-Imitation Learning", applied to POMO's
-    rollouts). Measured on ``am_tsp50`` (session of 2026-12-02; greedy gap on 2000 instances of
-    ``--eval-seed 777``, 5.0 % before): weight 3 for 62 minutes (1621 steps, one niced thread) gave 5.1 %,
-    plain POMO for 39 minutes (1511 steps) 4.8 % -- no gain at this budget. Returns the loss and the mean
-    sampled tour length.
-    """
-    B, n, _ = points.shape
-
-    def draw(logp: torch.Tensor) -> torch.Tensor:
-        return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
-
-    tours, logp = model.all_starts(points, draw)  # (B, n, n), (B, n)
-    length = _tour_lengths(points.repeat_interleave(n, dim=0), tours.view(B * n, n)).view(B, n)  # (B, n)
-    advantage = length.mean(dim=1, keepdim=True) - length  # shorter than the shared baseline -> positive
-    loss = -(advantage.detach() * logp).mean()
-    if imitation > 0:
-        if rng is None:
-            raise ValueError("self-imitation draws its starts from rng; pass one")
-        best = tours[torch.arange(B, device=points.device), length.argmin(dim=1)]  # (B, n): one cycle each
-        best = random_start(best.repeat_interleave(starts, dim=0).cpu(), rng).to(points.device)  # (B*starts, n)
-        loss = loss + imitation * imitation_loss(model, points.repeat_interleave(starts, dim=0), best)
-    return loss, float(length.mean())
 
 
 # ----------------------------------------------------------------------------- training loop

@@ -8,7 +8,8 @@ import torch
 
 from lab.core.errors import LabInputError
 from lab.pointer import tasks
-from lab.pointer.decoding import ModelOutput, augment8, decode
+from lab.pointer.decoding import ModelOutput, decode
+from lab.pointer.frames import augment8
 from lab.pointer.metrics import is_simple_polygon, polygon_area, same_cycle
 from lab.pointer.models import AttentionModel, PointerNetwork
 from lab.pointer.models.masks import teacher_masks

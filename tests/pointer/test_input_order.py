@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lab.core.errors import LabInputError
-from lab.pointer.decoding import decode, reading_order
+from lab.pointer.decoding import decode
+from lab.pointer.frames import reading_order
 from lab.pointer.metrics import is_simple_polygon
 from lab.pointer.models import build_model
 from lab.pointer.models.data import label_sequence

@@ -16,9 +16,10 @@ import torch
 from lab.core.checkpoints import save_checkpoint
 from lab.core.errors import LabInputError
 from lab.pointer import tasks, zoo
+from lab.pointer.losses import imitation_loss, pomo_loss, supervised_loss
 from lab.pointer.models import AttentionModel, PointerNetwork
 from lab.pointer.models.data import fast_reference, label_sequence, orient, pad_sequences
-from lab.pointer.train import TrainConfig, imitation_loss, pomo_loss, run_train, supervised_loss
+from lab.pointer.train import TrainConfig, run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 torch.set_num_threads(1)  # small tensors: extra threads only contend on a shared machine

@@ -82,7 +82,7 @@ class TourPool:
 
 def random_symmetry(points: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
     """Apply one of the 8 square symmetries per instance: (B, n, 2) -> (B, n, 2); tours stay optimal."""
-    from lab.pointer.decoding import augment8
+    from lab.pointer.frames import augment8
 
     which = torch.as_tensor(rng.integers(0, 8, points.shape[0]))
     return augment8(points)[which, torch.arange(points.shape[0])]
