@@ -89,11 +89,13 @@ def main() -> int:
     kept = {r["name"]: r["methods"] for r in saved.get("instances", [])}
     results = {"command": " ".join(["python benchmarks/pointer_tsplib.py", *sys.argv[1:]]),
                "date_utc": datetime.now(UTC).isoformat(timespec="seconds"), "instances": []}
+    # provenance: every measurement carries the date of the run that made it, and "runs" maps each date
+    # to its command, however many --keep-others runs ago it was
+    results["runs"] = {**saved.get("runs", {}), results["date_utc"]: results["command"]}
     if kept:
-        results["kept_from"] = {"command": saved.get("command"), "date_utc": saved.get("date_utc"),
-                                "remeasured": list(args.models)}
         if "relabelled" in saved:  # methods renamed in the file (a checkpoint renamed, its weights unchanged)
             results["relabelled"] = saved["relabelled"]
+    fresh = {"measured_utc": results["date_utc"]}
     for name, path, n, optimum in found:
         row: dict = {"name": name, "n": n, "optimum": optimum, "methods": {}}
         old = kept.get(name, {})
@@ -103,12 +105,12 @@ def main() -> int:
                 if model in args.models:
                     kind = "am" if model.startswith("am") else "ptrnet"
                     row["methods"][key] = measure(path, optimum, model=kind, checkpoint=model, decode=decode,
-                                                  polish=True)
+                                                  polish=True) | fresh
                 elif key in old:
                     row["methods"][key] = old[key]
         for solver in CLASSICAL:
             row["methods"][solver] = old[solver] if solver in old else measure(path, optimum, model=None,
-                                                                             solver=solver)
+                                                                             solver=solver) | fresh
         results["instances"].append(row)
         shown = {k: round(100 * v["gap"], 2) for k, v in row["methods"].items()}
         print(f"{name} (n={n}): {shown}", file=sys.stderr, flush=True)
