@@ -103,7 +103,7 @@ def default_name(task: str, model: str | None = None, n: int | None = None) -> s
     TSP: the attention model first -- the one trained on TSP50 when ``n`` is given and above 35, else the
     TSP20 one -- then the Ptr-Net. Above 100 nodes, the TSP50 model *before* its POMO fine-tune
     (``am_tsp50_imitation``) comes first: measured (README, Pointer tours), the fine-tune cut the greedy gap
-    at n = 50 from 9.9 to 2.7 % and helped the greedy pass up to 200 nodes and on TSPLIB, but POMO x 8 stayed
+    at n = 50 from 10.0 to 2.8 % and helped the greedy pass up to 200 nodes and on TSPLIB, but POMO x 8 stayed
     worse on TSPLIB's 201-318-node instances (slightly worse at 101-200, better at 51-100), polished as well
     as model-only above 100 nodes, and so did the greedy pass at n = 500.
     """
