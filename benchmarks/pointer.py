@@ -69,7 +69,8 @@ def references(points: np.ndarray, refresh: bool = False) -> tuple[np.ndarray, f
     (:func:`lab.pointer.tasks.solve_integer_tsp`), so a tour computed while the CPU was busy can be worse
     than the same call on an idle one, and the cache would keep it: ``refresh`` solves every instance of
     more than 20 nodes again (once per run) and keeps the shorter of the cached and the new length, with
-    the new time. Instances of <= 20 nodes are solved exactly and never need it.
+    the new time. Instances of <= 20 nodes are solved exactly and never need it. (The search now also runs
+    again by itself when it was starved of CPU time; ``refresh`` repairs what was cached before that.)
     """
     hashes = _instance_hashes(points)
     known: dict[int, tuple[float, float]] = {}

@@ -112,3 +112,49 @@ def test_normalize_single_and_batch():
     b01, scales, offsets = tasks.normalize(batch)
     assert b01.shape == (2, 3, 2) and scales.tolist() == [4.0, 8.0] and offsets.shape == (2, 2)
     np.testing.assert_allclose(b01[0], b01[1], rtol=1e-6)
+
+
+
+def _fake_search(monkeypatch, plan: list[tuple[bool, str]]):
+    """fast-tsp stand-in. Call i follows ``plan[i]``: (starved, which tour). A starved search sleeps
+    through its limit (no CPU, as on a busy machine), else it computes for its limit; it returns the
+    reference tour ("good") or the identity order ("bad", longer on random points)."""
+    import time
+
+    import fast_tsp
+
+    pts = tasks.random_instances(30, 1, seed=4)[0]
+    tours = {"good": tasks.tsp_reference(pts).tolist(), "bad": list(range(len(pts)))}
+    calls: list[float] = []
+
+    def find_tour(rows, limit, stop_when_converged=True):
+        starved, which = plan[len(calls)]
+        calls.append(limit)
+        if starved:
+            time.sleep(limit)
+        else:
+            end = time.thread_time() + limit
+            while time.thread_time() < end:
+                pass
+        return tours[which]
+
+    monkeypatch.setattr(fast_tsp, "find_tour", find_tour)
+    return pts, tours, calls
+
+
+def test_a_starved_reference_search_runs_again_for_longer_and_keeps_the_shorter_tour(monkeypatch):
+    pts, tours, calls = _fake_search(monkeypatch, [(True, "bad"), (False, "good")])
+    assert tasks.tsp_reference(pts, time_limit=0.02).tolist() == tours["good"]
+    assert len(calls) == 2 and calls[1] > calls[0]
+
+
+def test_a_search_that_had_the_cpu_runs_once(monkeypatch):
+    pts, tours, calls = _fake_search(monkeypatch, [(False, "good")])
+    assert tasks.tsp_reference(pts, time_limit=0.02).tolist() == tours["good"] and len(calls) == 1
+
+
+def test_a_worse_retry_does_not_replace_the_first_tour_and_retries_are_bounded(monkeypatch):
+    plan = [(True, "good")] + [(True, "bad")] * tasks.STARVED_RETRIES
+    pts, tours, calls = _fake_search(monkeypatch, plan)
+    assert tasks.tsp_reference(pts, time_limit=0.02).tolist() == tours["good"]
+    assert len(calls) == len(plan)
