@@ -79,11 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
+    from lab.pointer import zoo
+
+    tsp_names = [e.name for e in zoo.available() if e.task == "tsp"]
+    if args.name not in tsp_names:
+        parser.error(f"--name must be a shipped TSP checkpoint ({', '.join(tsp_names)}), got {args.name!r}")
     points = random_instances(args.n, args.num, args.seed + args.n)
     ref, _ = references(points, args.refresh_references)
     rows = []
     for commit, date in revisions(args.name):
-        row = {"date": date} | measure(args.name, commit, points, ref)
+        try:
+            row = {"date": date} | measure(args.name, commit, points, ref)
+        except subprocess.CalledProcessError:  # a commit that changed the weights but has no card beside them
+            log(f"{commit[:8]} {date}: no card in this commit, skipped")
+            continue
         log(f"{commit[:8]} {date}: {row['pomo_steps']} POMO steps, greedy {100 * row['greedy_mean_gap']:.3f} %")
         rows.append(row)
     out = ROOT / "benchmarks" / "results" / f"pointer_history_{args.name}.json"
