@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 from pathlib import Path
 
@@ -28,10 +27,8 @@ def _head_holds_the_shipped_file(name: str) -> str | None:
     return head.stdout.strip() if not dirty.stdout.strip() else None
 
 
-def test_a_committed_checkpoint_measures_as_the_shipped_file():
-    spec = importlib.util.spec_from_file_location("pointer_history_bench", ROOT / "benchmarks" / "pointer_history.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+def test_a_committed_checkpoint_measures_as_the_shipped_file(load_benchmark):
+    bench = load_benchmark("pointer_history")
     commit = _head_holds_the_shipped_file("am_tsp20")
     if commit is None:
         pytest.skip("needs a git checkout whose am_tsp20 is the committed one")

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from lab.pointer.solvers import closed_length, solve
 from lab.pointer.tasks import distance_matrix, random_instances
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture()
-def bench(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location("pointer_bench", ROOT / "benchmarks" / "pointer.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def bench(monkeypatch, tmp_path, load_benchmark):
+    module = load_benchmark("pointer")
     monkeypatch.setattr(module, "CACHE", tmp_path / "cache.npz")
     monkeypatch.setattr(module, "_REFRESHED", set())
     return module

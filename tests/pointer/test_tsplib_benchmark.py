@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -13,10 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def bench(monkeypatch, tmp_path):
-    spec = importlib.util.spec_from_file_location("pointer_tsplib_bench", ROOT / "benchmarks" / "pointer_tsplib.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def bench(monkeypatch, tmp_path, load_benchmark):
+    module = load_benchmark("pointer_tsplib")
     monkeypatch.setattr(module, "OUT", tmp_path / "pointer_tsplib.json")
     return module
 
