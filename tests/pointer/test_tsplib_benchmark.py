@@ -8,8 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture()
 def bench(monkeypatch, tmp_path, load_benchmark):
