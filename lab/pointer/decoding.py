@@ -308,7 +308,7 @@ def _rows_per_instance(model, method: str, n: int, beam_width: int, num_samples:
 
 def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam_width: int = 5,
            num_samples: int = 16, augment: bool = True, trace: bool = False, device: str = "cpu",
-           seed: int = 0, hull_rule: str = "simple") -> list[ModelOutput]:
+           seed: int = 0, hull_rule: str = "simple", distance_prior: float = 0.0) -> list[ModelOutput]:
     """Decode a batch of instances with a pointer model.
 
     Parameters
@@ -327,6 +327,11 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         Hull only: "simple" (every output a simple polygon), "convex" (a convex counter-clockwise
         polygon) or "index" (the index rule alone: the setting of Vinyals et al. 2015, whose outputs
         may self-intersect); see :class:`~lab.pointer.models.masks.HullConstraint`.
+    distance_prior : float
+        Attention model only, >= 0: lower each node's logit by ``distance_prior`` x its distance from the
+        last node, in units of the point spacing at the model's training n (its card's ``trained_n``).
+        0 (default) is the network alone. Not trained: a decoding-time prior for instances larger than
+        the training ones (measured in the README, Pointer tours, *Generalisation*).
 
     Returns
     -------
@@ -349,9 +354,17 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         raise LabInputError(f"unknown hull rule {hull_rule!r}; choose one of {', '.join(HULL_RULES)}.")
     if int(beam_width) < 1 or int(num_samples) < 1:
         raise LabInputError("beam_width and num_samples must be at least 1.")
+    if not (np.isfinite(distance_prior) and distance_prior >= 0):
+        raise LabInputError(f"the distance prior must be a number >= 0 (0 = off), got {distance_prior}.")
+    if distance_prior and model.kind != "am":
+        raise LabInputError("the distance prior is for the attention model; use 0 with a Ptr-Net.")
     B, n, _ = pts.shape
     was_training = model.training
     model.eval()
+    if model.kind == "am":  # set for this call only (restored below)
+        before = model.distance_prior, model.prior_n
+        trained = getattr(model, "card", {}).get("trained_n") or [n]
+        model.distance_prior, model.prior_n = float(distance_prior), int(max(trained))
     model.to(device)
     per = _rows_per_instance(model, method, n, int(beam_width), int(num_samples))
     chunk = max(1, _ROW_NODE_BUDGET // (per * n))
@@ -380,4 +393,6 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
                     outputs.append(ModelOutput(sequence=s, attention=att, log_prob=float(logp[i])))
     finally:
         model.train(was_training)
+        if model.kind == "am":
+            model.distance_prior, model.prior_n = before
     return outputs

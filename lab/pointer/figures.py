@@ -276,7 +276,9 @@ def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Map
     """Metric vs n in percent, one line per ``row["label"]``; each model's training sizes a band of its colour.
 
     ``rows`` are dicts with keys ``label``, ``n`` and ``metric`` (a fraction: a gap, an accuracy, a coverage).
-    ``real`` are the same for real instances (TSPLIB, with a ``name``), drawn as diamonds of the model's colour.
+    Rows with a ``distance_prior`` (the attention model decoded with that prior) are drawn dashed, in
+    their model's colour. ``real`` are the same for real instances (TSPLIB, with a ``name``), drawn as
+    diamonds of the model's colour.
     A model trained on one size (TSP20) gets a band one unit wide around it, so that no label is left
     without its band.
     """
@@ -286,11 +288,15 @@ def generalisation_figure(rows: Sequence[Mapping], metric: str, train_range: Map
                                  *(str(r["label"]) for r in real)]))
     colour = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
     for label in labels:
-        pts = sorted((int(r["n"]), 100 * float(r[metric])) for r in rows
-                     if str(r["label"]) == label and r.get(metric) is not None)
-        if pts:
-            fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers", name=label,
-                                     line={"color": colour[label]}))
+        priors = sorted({float(r.get("distance_prior", 0.0)) for r in rows if str(r["label"]) == label})
+        for prior in priors:
+            pts = sorted((int(r["n"]), 100 * float(r[metric])) for r in rows
+                         if str(r["label"]) == label and float(r.get("distance_prior", 0.0)) == prior
+                         and r.get(metric) is not None)
+            if pts:
+                fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+                                         name=f"{label} + distance prior {prior:g}" if prior else label,
+                                         line={"color": colour[label], "dash": "dash" if prior else "solid"}))
     for label in labels:
         pts = [r for r in real if str(r["label"]) == label and r.get(metric) is not None]
         if pts:

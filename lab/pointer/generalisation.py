@@ -49,8 +49,10 @@ def reference_lengths(n: int, num: int, seed: int) -> np.ndarray:
 
 
 def measure(model: Any, task: str, n: int, num: int, seed: int, method: str = "greedy", *, device: str = "cpu",
-            hull_rule: str = "simple", references: References | None = None) -> dict[str, float]:
-    """Mean metrics of ``model`` on ``tasks.random_instances(n, num, seed)``, decoded with ``method``.
+            hull_rule: str = "simple", references: References | None = None,
+            distance_prior: float = 0.0) -> dict[str, float]:
+    """Mean metrics of ``model`` on ``tasks.random_instances(n, num, seed)``, decoded with ``method``
+    (and the attention model's ``distance_prior``, see ``decoding.decode``).
 
     Returns
     -------
@@ -64,7 +66,8 @@ def measure(model: Any, task: str, n: int, num: int, seed: int, method: str = "g
 
     pts = tasks.random_instances(n, num, seed)
     start = time.perf_counter()
-    outs = decode(model, pts, task, method, device=device, seed=seed, hull_rule=hull_rule)
+    outs = decode(model, pts, task, method, device=device, seed=seed, hull_rule=hull_rule,
+                  distance_prior=distance_prior)
     row: dict[str, float] = {"instances_per_second": num / max(time.perf_counter() - start, 1e-9)}
     if task == "tsp":
         ref = references(pts) if references is not None else reference_lengths(n, num, seed)
@@ -79,16 +82,19 @@ def measure(model: Any, task: str, n: int, num: int, seed: int, method: str = "g
 
 def sweep(model: Any, task: str, sizes: Sequence[int], num: int, seed: int, *, label: str, method: str = "greedy",
           device: str = "cpu", hull_rule: str = "simple", references: References | None = None,
-          on_progress: ProgressCallback | None = None) -> list[dict[str, Any]]:
+          on_progress: ProgressCallback | None = None, distance_prior: float = 0.0) -> list[dict[str, Any]]:
     """One row per size: ``{label, task, n, num, <metrics of measure>}``; size n uses seed ``seed + n``.
+
+    With a ``distance_prior`` the rows say so (``distance_prior``: alpha); without, they have no such key.
 
     A stop request (``on_progress`` returns True) ends the sweep after the current size.
     """
     rows: list[dict[str, Any]] = []
     for i, n in enumerate(sizes):
         found = measure(model, task, int(n), num, seed + int(n), method, device=device, hull_rule=hull_rule,
-                        references=references)
-        rows.append({"label": label, "task": task, "n": int(n), "num": int(num), **found})
+                        references=references, distance_prior=distance_prior)
+        prior = {"distance_prior": float(distance_prior)} if distance_prior else {}
+        rows.append({"label": label, "task": task, "n": int(n), "num": int(num), **prior, **found})
         if report(on_progress, i + 1, len(sizes), {"n": float(n), METRICS[task][0]: found[METRICS[task][0]]}):
             break
     return rows

@@ -10,6 +10,7 @@ up to 20 nodes), scipy's exact hull and Delaunay labels for the other tasks.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,6 +68,8 @@ class SolveConfig(LabConfig):
     polish : bool
         TSP: also improve the method's tour by local search (2-opt then Or-opt,
         :func:`lab.pointer.solvers.polish.polish`) and report the polished tour beside the method's own.
+    distance_prior : float
+        Attention model only: the decoding-time distance prior (``decoding.decode``); 0 is the network alone.
     """
 
     task: str = "tsp"
@@ -86,6 +89,7 @@ class SolveConfig(LabConfig):
     seed: int = 0
     input: str | None = None
     polish: bool = False
+    distance_prior: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -100,6 +104,10 @@ class SolveConfig(LabConfig):
             raise LabInputError("beam width and number of samples must be at least 1.")
         if self.polish and self.task != "tsp":
             raise LabInputError("--polish improves TSP tours; hull and Delaunay outputs have nothing to polish.")
+        if not (math.isfinite(self.distance_prior) and self.distance_prior >= 0):
+            raise LabInputError(f"the distance prior must be a number >= 0 (0 = off), got {self.distance_prior}.")
+        if self.distance_prior and (self.task != "tsp" or self.model is None):
+            raise LabInputError("the distance prior steers the attention model's TSP tours; set it to 0 here.")
         if self.n < 3 or self.num < 1:
             raise LabInputError(f"random instances need n >= 3 and num >= 1, got n={self.n}, num={self.num}.")
 
@@ -205,7 +213,7 @@ def _solve_group(instances: list[Instance], config: SolveConfig, model: str | No
         t0 = time.perf_counter()
         outputs = decode(net, pts01, task, config.decode, beam_width=config.beam_width,
                          num_samples=config.num_samples, trace=config.trace, device=device, seed=seed,
-                         hull_rule=config.hull_rule)
+                         hull_rule=config.hull_rule, distance_prior=config.distance_prior)
         per_instance = (time.perf_counter() - t0) / len(instances)
     results = []
     for j, inst in enumerate(instances):

@@ -224,3 +224,14 @@ def test_a_file_instance_outside_the_models_training_sizes_is_said():
     warning = " ".join(w.value for w in at.warning)
     assert "n = 50 is outside" in warning and "am_tsp50" in warning and not at.exception
     assert not _page(src="sample", sample="points50.csv", method="zoo:am_tsp50").warning
+
+
+def test_the_distance_prior_is_a_control_for_the_attention_model_and_changes_its_tour():
+    at = _page(n="60", method="zoo:am_tsp20")
+    prior = at.number_input(key="url:pointer:prior")
+    alone = next(m for m in at.metric if m.label == "Length").value
+    prior.set_value(100.0).run()  # the largest offered: a strong pull toward the nearest node
+    assert not at.exception and at.query_params["prior"] == "100.0"
+    assert next(m for m in at.metric if m.label == "Length").value != alone
+    hull = _page(task="hull", n="20")
+    assert not [w for w in hull.number_input if w.key == "url:pointer:prior"]

@@ -79,3 +79,13 @@ def test_tsplib_points_sit_on_the_generalisation_chart(tmp_path):
     diamond = next(t for t in fig.data if t.name == "am_tsp50 on TSPLIB")
     assert list(diamond.x) == [51] and list(diamond.y) == [4.0] and diamond.marker.color == fig.data[0].line.color
     assert tsplib_rows(path=tmp_path / "missing.json") == []
+
+
+def test_a_distance_prior_curve_is_dashed_in_its_models_colour_and_kept_apart():
+    rows = [{"label": "am_tsp50", "n": n, "gap": g} for n, g in ((100, 0.07), (200, 0.17))]
+    rows += [{"label": "am_tsp50", "n": n, "gap": g, "distance_prior": 10.0} for n, g in ((100, 0.06), (200, 0.14))]
+    fig = figures.generalisation_figure(rows, "gap")
+    alone, prior = fig.data
+    assert alone.name == "am_tsp50" and np.allclose(alone.y, [7.0, 17.0]) and alone.line.dash == "solid"
+    assert prior.name == "am_tsp50 + distance prior 10" and np.allclose(prior.y, [6.0, 14.0])
+    assert prior.line.dash == "dash" and prior.line.color == alone.line.color

@@ -67,6 +67,7 @@ class AMState:
     first: torch.Tensor  # (B,) long, -1 before the first choice
     last: torch.Tensor  # (B,) long
     visited: torch.Tensor  # (B, n) bool; the glimpse only looks at unvisited nodes
+    points: torch.Tensor  # (B, n, 2) the coordinates, for the decoding-time distance prior
 
     def select(self, idx: torch.Tensor) -> AMState:
         return AMState(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
@@ -107,6 +108,9 @@ class AttentionModel(nn.Module):
         self.q_last = nn.Linear(d, d, bias=False)
         self.kv = nn.Linear(d, 3 * d, bias=False)  # glimpse keys, glimpse values, pointer keys
         self.out = nn.Linear(d, d, bias=False)  # merges the glimpse heads
+        # Decoding-time distance prior (not trained, not saved; ``decoding.decode(distance_prior=...)`` sets
+        # it for one call): alpha and the training n whose point density the distances are measured in.
+        self.distance_prior, self.prior_n = 0.0, 50
 
     def architecture(self) -> dict:
         return {"model": "am", "task": "tsp", "hidden": self.hidden, "layers": self.layers,
@@ -132,7 +136,7 @@ class AttentionModel(nn.Module):
         node_q = torch.stack([self.q_first(h), self.q_last(h)], dim=2)  # (B, n, 2, d)
         none = torch.full((B,), -1, dtype=torch.long, device=h.device)
         return AMState(self._split(gk), self._split(gv), lk, node_q.flatten(2), self.q_graph(h.mean(dim=1)),
-                       none, none, torch.zeros(B, n, dtype=torch.bool, device=h.device))
+                       none, none, torch.zeros(B, n, dtype=torch.bool, device=h.device), points)
 
     # ----------------------------------------------------------------------------- decoder
     def _logits(self, s: AMState, first: torch.Tensor, last: torch.Tensor, visited: torch.Tensor) -> torch.Tensor:
@@ -157,7 +161,17 @@ class AttentionModel(nn.Module):
         g = att @ s.glimpse_v  # (B, H, T, dk)
         g = self.out(g.transpose(1, 2).reshape(B, T, d))  # (B, T, d)
         u = g @ s.logit_k.transpose(1, 2) / math.sqrt(d)  # (B, T, n)
-        return self.clip * torch.tanh(u)
+        logits = self.clip * torch.tanh(u)
+        if self.distance_prior:
+            # Past its training size the pointer spreads over far nodes; a prior that lowers each node's
+            # logit by its distance from the last node (in units of the training n's point spacing, which
+            # shrinks as 1/sqrt(n)) keeps the tour local -- the idea of distance-aware attention
+            # reshaping (Wang et al. 2024), in a simple linear form.
+            n = s.points.shape[1]
+            here = s.points.gather(1, last.clamp(min=0)[..., None].expand(-1, -1, 2))  # (B, T, 2)
+            dist = torch.cdist(here, s.points)  # (B, T, n)
+            logits = logits - self.distance_prior * math.sqrt(n / self.prior_n) * dist
+        return logits
 
     def logits(self, state: AMState) -> torch.Tensor:
         """Scores for the next node: (B, n). Needs the first node already chosen."""
@@ -169,7 +183,7 @@ class AttentionModel(nn.Module):
         first = torch.where(state.first < 0, choice, state.first)
         visited = state.visited.scatter(1, choice[:, None], True)
         return AMState(state.glimpse_k, state.glimpse_v, state.logit_k, state.node_q, state.graph_q,
-                       first, choice, visited)
+                       first, choice, visited, state.points)
 
     def all_starts(self, points: torch.Tensor,
                    pick: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
