@@ -5,7 +5,8 @@ path problem, left out). The files are not shipped with the lab: point ``--dir``
 ``.tsp`` files and a ``solutions`` file (``name : optimum`` per line, as in TSPLIB's own listing).
 Lengths follow TSPLIB's rounding (``nint`` of the Euclidean distance), so gaps are to the published
 optimum exactly. For every model: greedy and POMO x 8, each as the model's own tour and after the
-local-search polish (2-opt then Or-opt), with the seconds each took.
+local-search polish (2-opt then Or-opt), with the seconds each took; for the attention models also
+greedy with the decoding-time distance prior (``--distance-prior``, 10 unless told; 0: not).
 
 Run: ``.venv/bin/python benchmarks/pointer_tsplib.py --dir /path/to/tsplib`` (writes
 ``benchmarks/results/pointer_tsplib.json``; ``--report`` prints the README table from it).
@@ -69,6 +70,8 @@ def main() -> int:
     parser.add_argument("--n-min", type=int, default=51)
     parser.add_argument("--n-max", type=int, default=318)
     parser.add_argument("--models", nargs="+", default=list(MODELS))
+    parser.add_argument("--distance-prior", type=float, default=10.0,
+                        help="also decode each attention model greedily with this distance prior (0: not)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--report", action="store_true", help="print the README table from the saved results")
     parser.add_argument("--keep-others", action="store_true",
@@ -77,7 +80,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.report:
         saved = json.loads(OUT.read_text())
-        print(report(saved) + "\n\n" + report_bands(saved))
+        print(report(saved) + "\n\n" + report_bands(saved) + "\n\n" + report_bands(saved, PRIOR_COLUMNS))
         return 0
     if not args.dir:
         parser.error("--dir is required (TSPLIB is not shipped with the lab)")
@@ -100,14 +103,17 @@ def main() -> int:
         row: dict = {"name": name, "n": n, "optimum": optimum, "methods": {}}
         old = kept.get(name, {})
         for model in dict.fromkeys([*MODELS, *args.models]) if old else args.models:  # the table's column order
-            for decode in ("greedy", "pomo"):
-                key = f"{model} {decode}"
-                if model in args.models:
-                    kind = "am" if model.startswith("am") else "ptrnet"
-                    row["methods"][key] = measure(path, optimum, model=kind, checkpoint=model, decode=decode,
-                                                  polish=True) | fresh
-                elif key in old:
-                    row["methods"][key] = old[key]
+            if model not in args.models:  # kept: every method of this model (the prior's too)
+                row["methods"].update({k: v for k, v in old.items() if k.startswith(f"{model} ")})
+                continue
+            kind = "am" if model.startswith("am") else "ptrnet"
+            variants = [("greedy", 0.0), ("pomo", 0.0)]
+            if kind == "am" and args.distance_prior:
+                variants.append(("greedy", args.distance_prior))
+            for decode, prior in variants:
+                key = f"{model} {decode}" + (f" prior {prior:g}" if prior else "")
+                row["methods"][key] = measure(path, optimum, model=kind, checkpoint=model, decode=decode,
+                                              polish=True, distance_prior=prior) | fresh
         for solver in CLASSICAL:
             row["methods"][solver] = old[solver] if solver in old else measure(path, optimum, model=None,
                                                                              solver=solver) | fresh
@@ -115,7 +121,7 @@ def main() -> int:
         shown = {k: round(100 * v["gap"], 2) for k, v in row["methods"].items()}
         print(f"{name} (n={n}): {shown}", file=sys.stderr, flush=True)
         OUT.write_text(json.dumps(results, indent=2) + "\n")  # as it goes: a stopped run keeps what it has
-    print(report(results) + "\n\n" + report_bands(results))
+    print(report(results) + "\n\n" + report_bands(results) + "\n\n" + report_bands(results, PRIOR_COLUMNS))
     return 0
 
 
@@ -158,16 +164,21 @@ BAND_COLUMNS = (("am_tsp50 greedy", "am_tsp50 greedy", True), ("am_tsp50 pomo", 
                 ("christofides", "Christofides", False), ("reference", "fast-tsp", False))
 
 
-def report_bands(results: dict) -> str:
-    """The README's table: mean gap in percent (model / polished) per size band, for the README's columns."""
-    lines = ["| n | instances | " + " | ".join(h for _, h, _ in BAND_COLUMNS) + " |",
-             "|" + "---|" * (len(BAND_COLUMNS) + 2)]
+#: The README's second table: the attention models' greedy pass without and with the distance prior.
+PRIOR_COLUMNS = tuple((f"{m} greedy{p}", f"{m} greedy{p.replace(' prior', ', prior')}", False)
+                      for m in ("am_tsp50", "am_tsp50_imitation", "am_tsp20") for p in ("", " prior 10"))
+
+
+def report_bands(results: dict, columns: tuple = BAND_COLUMNS) -> str:
+    """A README table: mean gap in percent (model / polished) per size band, for ``columns``."""
+    lines = ["| n | instances | " + " | ".join(h for _, h, _ in columns) + " |",
+             "|" + "---|" * (len(columns) + 2)]
     for lo, hi in BANDS:
         rows = [r for r in results["instances"] if lo <= r["n"] <= hi]
         if not rows:
             continue
         cells = []
-        for method, _, timed in BAND_COLUMNS:
+        for method, _, timed in columns:
             ms = [r["methods"][method] for r in rows if method in r["methods"]]
             if not ms:
                 cells.append("-")
