@@ -73,8 +73,9 @@ def controls():
     return config, option, options, source
 
 
-def size_note(option: MethodOption, options: list[MethodOption], task: str, n: int) -> None:
-    """Warn when the model runs outside the sizes it was trained on, and name the lab's default for ``n``."""
+def size_note(option: MethodOption, options: list[MethodOption], task: str, n: int, prior: float = 0.0) -> None:
+    """Warn when the model runs outside the sizes it was trained on, and name the lab's default for ``n``
+    (and, past an attention model's training size without one, the distance prior)."""
     trained = zoo.trained_range(option.checkpoint) if option.kind in ("model", "trained") else None
     if not trained or trained[0] <= n <= trained[1]:
         return
@@ -83,7 +84,10 @@ def size_note(option: MethodOption, options: list[MethodOption], task: str, n: i
                (f"-{trained[1]}" if trained[1] != trained[0] else "") + f"; n = {n} is outside: this shows how it "
                "generalises, not what it learned." +
                (f" At this size the lab's default (the CLI's too) is **{better.short_label}**: pick it under Method."
-                if better else ""), icon=":material/warning:")
+                if better else "") +
+               (" A *Distance prior* of about 10 (under Decoding) keeps the tour local and measured shorter at "
+                "100-500 nodes." if option.model == "am" and task == "tsp" and n > trained[1] and not prior else ""),
+               icon=":material/warning:")
 
 
 def file_instances(task: str, source: str) -> tuple[list, str]:
@@ -251,7 +255,7 @@ def page() -> None:
     which = int(ui.url_number(f"Instance (0-{len(instances) - 1})", "i", 0, min_value=0, max_value=len(instances) - 1,
                               step=1)) if len(instances) > 1 else 0
     # A file's instance: its own size decides; otherwise (random, or no upload yet) the n control's instance.
-    size_note(option, options, config.task, instances[which].n if instances else config.n)
+    size_note(option, options, config.task, instances[which].n if instances else config.n, config.distance_prior)
     if source == "upload" and not digest:
         st.info("Choose a file; until then a random instance is shown.", icon=":material/upload_file:")
     if option.kind in ("solver", "exact") and default_method(options, config.task, config.n).key == option.key:

@@ -230,8 +230,10 @@ def test_the_distance_prior_is_a_control_for_the_attention_model_and_changes_its
     at = _page(n="60", method="zoo:am_tsp20")
     prior = at.number_input(key="url:pointer:prior")
     alone = next(m for m in at.metric if m.label == "Length").value
+    assert any("Distance prior" in w.value for w in at.warning)  # past its training size, the prior is suggested
     prior.set_value(100.0).run()  # the largest offered: a strong pull toward the nearest node
     assert not at.exception and at.query_params["prior"] == "100.0"
     assert next(m for m in at.metric if m.label == "Length").value != alone
+    assert not any("Distance prior" in w.value for w in at.warning)  # in use: no longer suggested
     hull = _page(task="hull", n="20")
     assert not [w for w in hull.number_input if w.key == "url:pointer:prior"]
