@@ -40,6 +40,7 @@ import torch
 from lab.core.errors import LabInputError
 from lab.pointer.frames import augment8, reading_order, reorder, tour_lengths
 from lab.pointer.metrics import is_simple_polygon, polygon_area
+from lab.pointer.models.attention_model import DISTANCE_PRIOR
 from lab.pointer.models.masks import make_constraint
 from lab.pointer.tasks import HULL_RULES
 
@@ -361,14 +362,12 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
     B, n, _ = pts.shape
     was_training = model.training
     model.eval()
-    if model.kind == "am":  # set for this call only (restored below)
-        before = model.distance_prior, model.prior_n
-        trained = getattr(model, "card", {}).get("trained_n") or [n]
-        model.distance_prior, model.prior_n = float(distance_prior), int(max(trained))
     model.to(device)
     per = _rows_per_instance(model, method, n, int(beam_width), int(num_samples))
     chunk = max(1, _ROW_NODE_BUDGET // (per * n))
     outputs: list[ModelOutput] = []
+    trained = getattr(model, "card", {}).get("trained_n") or [n]
+    prior = DISTANCE_PRIOR.set((float(distance_prior), int(max(trained))))  # this call, this thread only
     try:
         with torch.inference_mode():
             for lo in range(0, B, chunk):
@@ -393,6 +392,5 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
                     outputs.append(ModelOutput(sequence=s, attention=att, log_prob=float(logp[i])))
     finally:
         model.train(was_training)
-        if model.kind == "am":
-            model.distance_prior, model.prior_n = before
+        DISTANCE_PRIOR.reset(prior)
     return outputs

@@ -9,6 +9,7 @@ from lab.core.errors import LabInputError
 from lab.pointer import tasks
 from lab.pointer.decoding import decode
 from lab.pointer.models import AttentionModel, PointerNetwork
+from lab.pointer.models.attention_model import DISTANCE_PRIOR
 from lab.pointer.solvers.nearest_neighbour import nearest_neighbour
 
 
@@ -39,7 +40,18 @@ def test_no_prior_is_the_network_alone_and_the_setting_lasts_one_call():
     nudged = [o.sequence for o in decode(model, pts, "tsp", "greedy", distance_prior=1e7)]
     assert alone != nudged  # an untrained network does not walk to the nearest node
     assert [o.sequence for o in decode(model, pts, "tsp", "greedy")] == alone
-    assert model.distance_prior == 0.0
+    assert DISTANCE_PRIOR.get()[0] == 0.0  # nothing left set after the call
+
+
+def test_two_threads_decoding_one_model_keep_their_own_priors():
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, pts = _model(), tasks.random_instances(30, 2, seed=6)
+    expected = {a: [o.sequence for o in decode(model, pts, "tsp", "greedy", distance_prior=a)] for a in (0.0, 1e7)}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda a: (a, [o.sequence for o in decode(model, pts, "tsp", "greedy", distance_prior=a)]),
+                             [0.0, 1e7] * 6))
+    assert all(found == expected[a] for a, found in runs)
 
 
 def test_the_prior_is_measured_in_the_training_sizes_point_spacing():

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -53,6 +54,12 @@ class EncoderLayer(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         h = self.norm1(h + self.attn(h, h, h, need_weights=False)[0])  # (B, n, d)
         return self.norm2(h + self.ff(h))  # (B, n, d)
+
+
+#: The decoding-time distance prior, ``(alpha, training n)``, of the decoding running in this thread (or
+#: task): ``decoding.decode(distance_prior=...)`` sets it for one call. A context variable rather than a
+#: model attribute, so two visitors decoding one cached model at once never see each other's setting.
+DISTANCE_PRIOR: ContextVar[tuple[float, int]] = ContextVar("distance_prior", default=(0.0, 1))
 
 
 @dataclass
@@ -108,9 +115,6 @@ class AttentionModel(nn.Module):
         self.q_last = nn.Linear(d, d, bias=False)
         self.kv = nn.Linear(d, 3 * d, bias=False)  # glimpse keys, glimpse values, pointer keys
         self.out = nn.Linear(d, d, bias=False)  # merges the glimpse heads
-        # Decoding-time distance prior (not trained, not saved; ``decoding.decode(distance_prior=...)`` sets
-        # it for one call): alpha and the training n whose point density the distances are measured in.
-        self.distance_prior, self.prior_n = 0.0, 50
 
     def architecture(self) -> dict:
         return {"model": "am", "task": "tsp", "hidden": self.hidden, "layers": self.layers,
@@ -162,7 +166,8 @@ class AttentionModel(nn.Module):
         g = self.out(g.transpose(1, 2).reshape(B, T, d))  # (B, T, d)
         u = g @ s.logit_k.transpose(1, 2) / math.sqrt(d)  # (B, T, n)
         logits = self.clip * torch.tanh(u)
-        if self.distance_prior:
+        alpha, trained_n = DISTANCE_PRIOR.get()
+        if alpha:
             # Past its training size the pointer spreads over far nodes; a prior that lowers each node's
             # logit by its distance from the last node (in units of the training n's point spacing, which
             # shrinks as 1/sqrt(n)) keeps the tour local -- the idea of distance-aware attention
@@ -170,7 +175,7 @@ class AttentionModel(nn.Module):
             n = s.points.shape[1]
             here = s.points.gather(1, last.clamp(min=0)[..., None].expand(-1, -1, 2))  # (B, T, 2)
             dist = torch.cdist(here, s.points)  # (B, T, n)
-            logits = logits - self.distance_prior * math.sqrt(n / self.prior_n) * dist
+            logits = logits - alpha * math.sqrt(n / trained_n) * dist
         return logits
 
     def logits(self, state: AMState) -> torch.Tensor:
