@@ -153,9 +153,9 @@ def rotate_to_zero(tour: np.ndarray | list[int]) -> np.ndarray:
 
 
 #: fast-tsp stops on the wall clock. A search that got less than this share of it on the CPU is run once
-#: more, for longer. Measured: a benchmark beside a training run cached 207 of 2000 TSP50 references up to
-#: 22 % longer than an idle CPU's; at a 0.4 share (three busy processes on 2 cores) 0.05 s still found the
-#: idle CPU's tour on 200 of 200 TSP50 instances, so only a worse starvation pays for the second search.
+#: more, for longer (a benchmark beside a training run had cached 207 of 2000 TSP50 references up to 22 %
+#: long: README, Pointer tours). The share is low on purpose: a search that ran for a fair part of its
+#: time has mostly converged at these limits, and the second search costs time on a busy machine.
 MIN_CPU_SHARE = 0.3
 STARVED_RETRIES = 1
 
