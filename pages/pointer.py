@@ -53,7 +53,7 @@ def controls():
     polish = ui.url_checkbox("Polish (2-opt + Or-opt)", "polish", d("polish"), where=c[3],
                              help="TSP: improve the tour by local search; the method's own tour and gap stay "
                                   "shown, the polished length beside them") if task == "tsp" else False
-    width = {}  # how wide a search is, shown and adjustable where the decoding has one
+    width = {}  # decoding settings (search width, distance prior), shown and adjustable where they apply
     if decode == "beam" and option.model:
         width["beam_width"] = int(ui.url_number("Beam width", "beam", d("beam_width"), min_value=1, max_value=64,
                                                 where=c[4], help="candidates kept per step; the best is shown"))
@@ -65,7 +65,7 @@ def controls():
             "Distance prior", "prior", float(d("distance_prior")), min_value=0.0, max_value=100.0, step=1.0,
             where=c[4], help="Decoding-time, not trained: lower each node's pointer score by this x its distance "
             "from the last node (in the training size's point spacing). 0 = the network alone. Past the training "
-            "size, about 10 cut am_tsp50's greedy gap at n = 500 by a third (README; the Generalisation tab's "
+            "size, 10 took am_tsp50's greedy gap at n = 500 from 33 to 24 % (README; the Generalisation tab's "
             "dashed lines)."))
     config = SolveConfig(task=task, **option.fields(), decode=decode if option.model else d("decode"), hull_rule=rule,
                          reference=True, trace=True, n=int(n), seed=ui.current_seed(), device=ui.current_device(),
