@@ -183,9 +183,10 @@ def generalisation_tab(config: SolveConfig, option, options) -> None:
     if option.model is None:
         return
     live = GeneraliseConfig(task=config.task, model=option.model, checkpoint=option.checkpoint, seed=config.seed,
-                            hull_rule=config.hull_rule, device=config.device)
+                            hull_rule=config.hull_rule, device=config.device, distance_prior=config.distance_prior)
     key = config_key(live, zoo.stamp(option.checkpoint))
-    if st.button(f"Measure the selected model now ({live.num} instances per n)"):
+    prior = f", distance prior {live.distance_prior:g}" if live.distance_prior else ""
+    if st.button(f"Measure the selected model now ({live.num} instances per n{prior})"):
         st.session_state["pointer:gen"] = key
     if st.session_state.get("pointer:gen") == key:
         with st.spinner(f"Measuring {option.label} at n = {', '.join(map(str, live.sizes))} ..."):

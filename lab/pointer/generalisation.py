@@ -149,6 +149,9 @@ class GeneraliseConfig(LabConfig):
         Empty: the first four sizes of the task's :data:`GRIDS` (the benchmark's ``--quick`` grid: seconds).
     num, seed : int
         Instances per size; size n draws them with seed ``seed + n``.
+    distance_prior : float
+        TSP with an attention model: the decoding-time prior of ``decoding.decode`` (0, the default: the
+        network alone); the rows then carry ``distance_prior``.
     """
 
     task: str = "tsp"
@@ -160,9 +163,10 @@ class GeneraliseConfig(LabConfig):
     seed: int = 0
     hull_rule: str = "simple"
     device: str = "cpu"
+    distance_prior: float = 0.0
 
     def __post_init__(self) -> None:
-        from lab.pointer.service import DECODERS, MODELS
+        from lab.pointer.service import DECODERS, MODELS, check_distance_prior
         from lab.pointer.tasks import HULL_RULES, TASKS
 
         super().__post_init__()
@@ -175,6 +179,7 @@ class GeneraliseConfig(LabConfig):
         self.normalise("sizes", tuple(int(n) for n in (self.sizes or GRIDS[self.task][:4])))
         if any(n < 3 for n in self.sizes) or self.num < 1:
             raise LabInputError(f"sizes must be >= 3 and num >= 1, got sizes={list(self.sizes)}, num={self.num}.")
+        check_distance_prior(self.distance_prior, self.task if self.model != "ptrnet" else "")
 
 
 @dataclass
@@ -219,5 +224,6 @@ def run_generalise(config: GeneraliseConfig, on_progress: ProgressCallback | Non
     net = load_model(config.task, model, checkpoint, device)
     label = Path(checkpoint).stem if checkpoint != zoo.UNTRAINED else f"{model}, untrained"
     rows = sweep(net, config.task, config.sizes, config.num, config.seed, label=label, method=config.decode,
-                 device=device, hull_rule=config.hull_rule, on_progress=on_progress)
+                 device=device, hull_rule=config.hull_rule, on_progress=on_progress,
+                 distance_prior=config.distance_prior)
     return GeneraliseResult(config, label, rows, zoo.trained_range(checkpoint))

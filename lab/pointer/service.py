@@ -104,12 +104,21 @@ class SolveConfig(LabConfig):
             raise LabInputError("beam width and number of samples must be at least 1.")
         if self.polish and self.task != "tsp":
             raise LabInputError("--polish improves TSP tours; hull and Delaunay outputs have nothing to polish.")
-        if not (math.isfinite(self.distance_prior) and self.distance_prior >= 0):
-            raise LabInputError(f"the distance prior must be a number >= 0 (0 = off), got {self.distance_prior}.")
-        if self.distance_prior and (self.task != "tsp" or self.model is None):
-            raise LabInputError("the distance prior steers the attention model's TSP tours; set it to 0 here.")
+        check_distance_prior(self.distance_prior, self.task if self.model is not None else "")
         if self.n < 3 or self.num < 1:
             raise LabInputError(f"random instances need n >= 3 and num >= 1, got n={self.n}, num={self.num}.")
+
+
+def check_distance_prior(alpha: float, task: str) -> None:
+    """Raise :class:`LabInputError` unless ``alpha`` is a usable distance prior for ``task``.
+
+    Any finite ``alpha >= 0``; a non-zero one only for the TSP (the attention model's tours; pass ``task=""``
+    where no model decodes, so that only 0 passes).
+    """
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise LabInputError(f"the distance prior must be a number >= 0 (0 = off), got {alpha}.")
+    if alpha and task != "tsp":
+        raise LabInputError("the distance prior steers the attention model's TSP tours; set it to 0 here.")
 
 
 # -- which model -------------------------------------------------------------------------------------

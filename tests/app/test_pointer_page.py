@@ -141,6 +141,15 @@ def test_generalisation_tab_measures_the_selected_model_now():
     assert any(c.proto.id and "gen:live" in c.proto.id for c in at.get("plotly_chart"))
 
 
+def test_generalisation_measured_now_uses_the_decoding_columns_distance_prior():
+    at = _page(method="untrained:am", prior="10", **{"pointer-tab": "Generalisation"})
+    button = next(b for b in at.button if b.label.startswith("Measure the selected model now"))
+    assert "distance prior 10" in button.label
+    button.click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any(c.proto.id and "gen:live" in c.proto.id for c in at.get("plotly_chart"))
+
+
 def test_sweep_tab_runs_a_sweep_job_and_shows_its_table():
     import time
 

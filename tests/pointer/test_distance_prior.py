@@ -74,3 +74,31 @@ def test_the_ptrnet_has_no_distance_prior():
     with pytest.raises(LabInputError, match="attention model"):
         decode(net, tasks.random_instances(8, 1, seed=1), "tsp", "greedy", distance_prior=1.0)
     assert decode(net, tasks.random_instances(8, 1, seed=1), "tsp", "greedy", distance_prior=0.0)
+
+
+def test_a_generalisation_sweep_takes_the_prior_and_its_rows_say_so():
+    from lab.pointer import zoo
+    from lab.pointer.generalisation import GeneraliseConfig, reference_lengths, run_generalise
+
+    config = GeneraliseConfig(task="tsp", model="am", checkpoint=zoo.UNTRAINED, sizes=(9,), num=3, seed=5,
+                              distance_prior=1e7)
+    row = run_generalise(config).rows[0]
+    assert row["distance_prior"] == 1e7
+    # an overwhelming prior is nearest neighbour from node 0, on the sweep's own instances (seed + n)
+    pts = tasks.random_instances(9, 3, 5 + 9)
+    nn = [tasks.tour_length(p, nearest_neighbour(tasks.distance_matrix(p))) for p in pts]
+    assert row["gap"] == pytest.approx(float((nn / reference_lengths(9, 3, 5 + 9) - 1).mean()), rel=1e-6)
+    assert "distance_prior" not in run_generalise(config.replace(distance_prior=0.0)).rows[0]
+
+
+@pytest.mark.parametrize(("fields", "match"), [
+    ({"distance_prior": -2.0}, "number >= 0"),
+    ({"distance_prior": float("inf")}, "number >= 0"),
+    ({"distance_prior": 5.0, "model": "ptrnet"}, "set it to 0"),
+    ({"distance_prior": 5.0, "task": "hull", "model": "ptrnet"}, "set it to 0"),
+])
+def test_a_generalisation_config_refuses_a_prior_that_cannot_apply(fields, match):
+    from lab.pointer.generalisation import GeneraliseConfig
+
+    with pytest.raises(LabInputError, match=match):
+        GeneraliseConfig(**{"task": "tsp", "model": "am", **fields})
