@@ -41,7 +41,7 @@ from lab.core.files import atomic_write_json  # noqa: E402
 from lab.kvcache import vocab  # noqa: E402
 from lab.kvcache.model import build_model, llama_config, load_model  # noqa: E402
 from lab.kvcache.tasks import multi_hop  # noqa: E402
-from lab.kvcache.train import answer_logits, copy_loss  # noqa: E402
+from lab.kvcache.train import TrainConfig, answer_logits, copy_length, copy_loss  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "kvcache_chain_probe.json"
 
@@ -105,6 +105,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--model", default="shipped", help="shipped, or a .pt written by dynlab kv train")
     p.add_argument("--fresh", action="store_true", help="a new 4-layer, 64-wide model (plus the copy task)")
+    p.add_argument("--copy", type=int, nargs=2, metavar=("MIN", "MAX"),
+                   default=(TrainConfig.copy_min, TrainConfig.copy),
+                   help="--fresh: the copy task's length range, drawn per step as the lab's recipe does (default "
+                        "its TrainConfig's; MIN 0 = always MAX)")
     p.add_argument("--sources", default="LETTERS")
     p.add_argument("--middles", default="NUMBERS[:20]", help="default: the task's (lab.kvcache.tasks.multi_hop)")
     p.add_argument("--ends", default="NUMBERS[20:]")
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
         logits = answer_logits(model, ids, pos)  # (B, 2Q, V)
         loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten())
         if args.fresh:
-            loss = loss + copy_loss(model, 24, args.batch_size, rng, len(codec))
+            loss = loss + copy_loss(model, copy_length(rng, args.copy[1], args.copy[0]), args.batch_size, rng, len(codec))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -145,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "held_out_middle": middle, "held_out_end": end}
             curves.append(row)
             print(" ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
-    result = {"args": vars(args) | {"sizes": list(args.sizes)}, "curves": curves,
+    result = {"args": vars(args) | {"sizes": list(args.sizes), "copy": list(args.copy)}, "curves": curves,
               "chance_hop1": float(np.mean([1 / n for n in range(args.sizes[0], args.sizes[1] + 1)]))}
     atomic_write_json(OUT, result)
     return result

@@ -201,6 +201,12 @@ def copy_loss(model: Any, length: int, batch_size: int, rng: np.random.Generator
     return F.cross_entropy(logits.flatten(0, 1), seq[:, 1:].flatten().to(model.device))
 
 
+def copy_length(rng: np.random.Generator, longest: int, shortest: int) -> int:
+    """One step's copy-task length: uniform in ``[shortest, longest]``, or ``longest`` when ``shortest`` is 0
+    (the meaning of ``TrainConfig.copy`` / ``copy_min``)."""
+    return int(rng.integers(shortest, longest + 1)) if shortest else int(longest)
+
+
 def learning_rate(step: int, config: TrainConfig) -> float:
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
@@ -340,8 +346,7 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
                 levels[-1] = min(FULL_SIZE[task], top + 1)  # earned: the next step may draw one more
         if config.copy:
             rng = np.random.default_rng([config.seed, 7, step, 99])
-            length = int(rng.integers(config.copy_min, config.copy + 1)) if config.copy_min else config.copy
-            aux = copy_loss(model, length, config.batch_size, rng, len(codec))
+            aux = copy_loss(model, copy_length(rng, config.copy, config.copy_min), config.batch_size, rng, len(codec))
             (aux / len(config.tasks)).backward()
             curves.setdefault("copy_loss", []).append(float(aux.detach()))
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
