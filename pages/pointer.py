@@ -13,7 +13,7 @@ from lab.core.errors import LabInputError
 from lab.core.verbs import config_key, content_hash
 from lab.pointer import figures, zoo
 from lab.pointer.decoding import METHOD_HELP, METHODS
-from lab.pointer.generalisation import METRICS, GeneraliseConfig, benchmark_rows, tsplib_rows
+from lab.pointer.generalisation import GRIDS, METRICS, GeneraliseConfig, benchmark_rows, tsplib_rows
 from lab.pointer.io import load_instances
 from lab.pointer.methods import MethodOption, default_method, method_options, suited_model, trained_options
 from lab.pointer.results import rows_csv
@@ -182,8 +182,11 @@ def generalisation_tab(config: SolveConfig, option, options) -> None:
                    "control), a decoding-time nudge toward near nodes; solid lines are the networks alone.")
     if option.model is None:
         return
+    # the benchmark's quick sizes, and the page's own n where the grid reaches it
+    sizes = sorted({*GRIDS[config.task][:4], *([config.n] if config.n <= GRIDS[config.task][-1] else [])})
     live = GeneraliseConfig(task=config.task, model=option.model, checkpoint=option.checkpoint, seed=config.seed,
-                            hull_rule=config.hull_rule, device=config.device, distance_prior=config.distance_prior)
+                            hull_rule=config.hull_rule, device=config.device, distance_prior=config.distance_prior,
+                            sizes=tuple(sizes))
     key = config_key(live, zoo.stamp(option.checkpoint))
     prior = f", distance prior {live.distance_prior:g}" if live.distance_prior else ""
     if st.button(f"Measure the selected model now ({live.num} instances per n{prior})"):
@@ -192,7 +195,8 @@ def generalisation_tab(config: SolveConfig, option, options) -> None:
         with st.spinner(f"Measuring {option.label} at n = {', '.join(map(str, live.sizes))} ..."):
             found = ui.lab_result(LAB, "generalise", live, data_key=zoo.stamp(option.checkpoint))
         metric = METRICS[config.task][0]
-        st.plotly_chart(figures.generalisation_figure(found.rows, metric, title=f"{metric} vs n, measured now"),
+        st.plotly_chart(figures.generalisation_figure(found.rows, metric,
+                                                      title=f"{metric} vs n, measured now: {found.label}{prior}"),
                         key="gen:live")
 
 

@@ -142,12 +142,17 @@ def test_generalisation_tab_measures_the_selected_model_now():
 
 
 def test_generalisation_measured_now_uses_the_decoding_columns_distance_prior():
-    at = _page(method="untrained:am", prior="10", **{"pointer-tab": "Generalisation"})
+    import json
+
+    at = _page(method="untrained:am", prior="10", n="30", **{"pointer-tab": "Generalisation"})
     button = next(b for b in at.button if b.label.startswith("Measure the selected model now"))
     assert "distance prior 10" in button.label
     button.click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert any(c.proto.id and "gen:live" in c.proto.id for c in at.get("plotly_chart"))
+    live = next(c for c in at.get("plotly_chart") if c.proto.id and "gen:live" in c.proto.id)
+    spec = json.loads(live.proto.spec)
+    assert "distance prior 10" in spec["layout"]["title"]["text"]
+    assert spec["data"][0]["x"] == [5, 10, 20, 30, 50]  # the quick sizes and the page's own n
 
 
 def test_sweep_tab_runs_a_sweep_job_and_shows_its_table():
