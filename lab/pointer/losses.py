@@ -52,8 +52,9 @@ def pomo_loss(model, points: torch.Tensor, gen: torch.Generator, imitation: floa
     is the decoding a one-pass user sees (Oh et al. 2018, "Self-Imitation Learning", applied to POMO's
     rollouts). Measured on ``am_tsp50`` (session of 2026-12-02; greedy gap on 2000 instances of
     ``--eval-seed 777``, 5.0 % before): weight 3 for 62 minutes (1621 steps, one niced thread) gave 5.1 %,
-    plain POMO for 39 minutes (1511 steps) 4.8 % -- no gain at this budget. Returns the loss and the mean
-    sampled tour length.
+    plain POMO for 39 minutes (1511 steps) 4.8 % -- no gain at this budget (all three against that run's
+    own fast-tsp references, which can read low: README, *The TSP references*; the comparison is within one
+    run, on one set). Returns the loss and the mean sampled tour length.
     """
     B, n, _ = points.shape
 
