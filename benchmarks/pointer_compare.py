@@ -13,7 +13,7 @@ Choosing a candidate by the first set alone would fit the choice to the held-out
 ships when it is shorter on the independent set by at least two paired standard errors (``"ships"`` in
 the output), and its benchmark figures are then measured as usual.
 
-Run ``python benchmarks/pointer_compare.py /tmp/run/am_tsp50.pt --base am_tsp50`` (about 30 s at n = 50).
+Run ``python benchmarks/pointer_compare.py /tmp/run/am_tsp50.pt --base am_tsp50`` (about 30 s at n = 50 on an idle 2-core CPU; 90 s beside a training run).
 Appends to ``benchmarks/results/pointer_compare.json``.
 """
 
