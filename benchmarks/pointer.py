@@ -133,6 +133,13 @@ def decode_batch(net: Any, points: np.ndarray, task: str, method: str,
     return [o.sequence for o in outs], time.perf_counter() - start
 
 
+def tsp_tour_lengths(net: Any, points: np.ndarray, method: str = "greedy") -> tuple[np.ndarray, float]:
+    """Closed tour lengths (B,) of ``net`` decoding ``points`` (B, n, 2) with ``method``, and the seconds it took."""
+    tours, seconds = decode_batch(net, points, "tsp", method)
+    return np.array([closed_length(distance_matrix(p), np.asarray(t))
+                     for p, t in zip(points, tours, strict=True)]), seconds
+
+
 def tsp_section(entries: list[Any], n: int, num: int, seed: int, baselines: list[str], base_num: int,
                 pomo_num: int, refresh: bool = False) -> dict:
     pts = random_instances(n, num, seed)
@@ -147,9 +154,7 @@ def tsp_section(entries: list[Any], n: int, num: int, seed: int, baselines: list
         res: dict[str, Any] = checkpoint_info(entry)
         for method in ("greedy", "pomo"):
             k = num if method == "greedy" else min(num, pomo_num)  # POMO x8 costs n x 8 rollouts per instance
-            tours, seconds = decode_batch(net, pts[:k], "tsp", method)
-            lengths = np.array([closed_length(distance_matrix(p), np.asarray(t))
-                                for p, t in zip(pts[:k], tours, strict=True)])
+            lengths, seconds = tsp_tour_lengths(net, pts[:k], method)
             gaps = lengths / ref[:k] - 1
             res[method] = {"num": k, "mean_gap": float(gaps.mean()), "median_gap": float(np.median(gaps)),
                            "optimal_fraction": float((gaps < 1e-6).mean()), "instances_per_second": k / seconds}

@@ -32,17 +32,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.pointer import decode_batch, log, references  # noqa: E402
-from lab.pointer.solvers import closed_length  # noqa: E402
-from lab.pointer.tasks import distance_matrix, random_instances  # noqa: E402
+from benchmarks.pointer import log, references, tsp_tour_lengths  # noqa: E402
+from lab.pointer.tasks import random_instances  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "pointer_compare.json"
 
 
 def greedy_lengths(net: Any, points: np.ndarray) -> np.ndarray:
     """Closed tour lengths (B,) of one greedy pass of ``net`` over ``points`` (B, n, 2)."""
-    tours, _ = decode_batch(net, points, "tsp", "greedy")
-    return np.array([closed_length(distance_matrix(p), np.asarray(t)) for p, t in zip(points, tours, strict=True)])
+    return tsp_tour_lengths(net, points)[0]
 
 
 def paired(base: np.ndarray, candidate: np.ndarray) -> dict[str, float]:

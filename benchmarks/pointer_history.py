@@ -28,9 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.pointer import decode_batch, log, references  # noqa: E402
-from lab.pointer.solvers import closed_length  # noqa: E402
-from lab.pointer.tasks import distance_matrix, random_instances  # noqa: E402
+from benchmarks.pointer import log, references, tsp_tour_lengths  # noqa: E402
+from lab.pointer.tasks import random_instances  # noqa: E402
 
 FOLDER = "assets/checkpoints/pointer"
 
@@ -59,8 +58,7 @@ def measure(name: str, commit: str, points: np.ndarray, ref: np.ndarray) -> dict
             (Path(tmp) / f"{name}{suffix}").write_bytes(blob)
         net = zoo.load(Path(tmp) / f"{name}.pt")
         card = json.loads((Path(tmp) / f"{name}.json").read_text())
-    tours, seconds = decode_batch(net, points, "tsp", "greedy")
-    lengths = np.array([closed_length(distance_matrix(p), np.asarray(t)) for p, t in zip(points, tours, strict=True)])
+    lengths, seconds = tsp_tour_lengths(net, points)
     gaps = lengths / ref - 1
     return {"commit": commit, "pomo_steps": pomo_steps(card), "command": card.get("command"),
             "greedy_mean_gap": float(gaps.mean()), "greedy_gap_sem": float(gaps.std(ddof=1) / np.sqrt(len(gaps))),
