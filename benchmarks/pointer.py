@@ -125,17 +125,19 @@ def checkpoint_info(entry: Any) -> dict[str, Any]:
 
 
 def decode_batch(net: Any, points: np.ndarray, task: str, method: str,
-                 hull_rule: str = "simple") -> tuple[list[list[int]], float]:
+                 hull_rule: str = "simple", start: str = "learned") -> tuple[list[list[int]], float]:
     from lab.pointer.decoding import decode
 
-    start = time.perf_counter()
-    outs = decode(net, points, task, method, hull_rule=hull_rule)
-    return [o.sequence for o in outs], time.perf_counter() - start
+    t0 = time.perf_counter()
+    outs = decode(net, points, task, method, hull_rule=hull_rule, start=start)
+    return [o.sequence for o in outs], time.perf_counter() - t0
 
 
-def tsp_tour_lengths(net: Any, points: np.ndarray, method: str = "greedy") -> tuple[np.ndarray, float]:
-    """Closed tour lengths (B,) of ``net`` decoding ``points`` (B, n, 2) with ``method``, and the seconds it took."""
-    tours, seconds = decode_batch(net, points, "tsp", method)
+def tsp_tour_lengths(net: Any, points: np.ndarray, method: str = "greedy",
+                     start: str = "learned") -> tuple[np.ndarray, float]:
+    """Closed tour lengths (B,) of ``net`` decoding ``points`` (B, n, 2) with ``method`` from ``start``
+    (``lab.pointer.decoding.decode``), and the seconds it took."""
+    tours, seconds = decode_batch(net, points, "tsp", method, start=start)
     return np.array([closed_length(distance_matrix(p), np.asarray(t))
                      for p, t in zip(points, tours, strict=True)]), seconds
 
@@ -152,13 +154,18 @@ def tsp_section(entries: list[Any], n: int, num: int, seed: int, baselines: list
     for entry in entries:
         net = load(entry)
         res: dict[str, Any] = checkpoint_info(entry)
-        for method in ("greedy", "pomo"):
+        # greedy starts where the model's start head says; a model with one is also measured from node 0,
+        # the policy alone (what its training history was measured with)
+        variants = {"greedy": ("greedy", "learned"), "pomo": ("pomo", "learned")}
+        if getattr(net, "start", None) is not None:
+            variants["greedy_node0"] = ("greedy", "node0")
+        for key, (method, start) in variants.items():
             k = num if method == "greedy" else min(num, pomo_num)  # POMO x8 costs n x 8 rollouts per instance
-            lengths, seconds = tsp_tour_lengths(net, pts[:k], method)
+            lengths, seconds = tsp_tour_lengths(net, pts[:k], method, start)
             gaps = lengths / ref[:k] - 1
-            res[method] = {"num": k, "mean_gap": float(gaps.mean()), "median_gap": float(np.median(gaps)),
+            res[key] = {"num": k, "mean_gap": float(gaps.mean()), "median_gap": float(np.median(gaps)),
                            "optimal_fraction": float((gaps < 1e-6).mean()), "instances_per_second": k / seconds}
-            log(f"TSP{n} {entry.name} {method}: gap {100 * gaps.mean():.3f} % on {k}  ({k / seconds:.1f} inst/s)")
+            log(f"TSP{n} {entry.name} {key}: gap {100 * gaps.mean():.3f} % on {k}  ({k / seconds:.1f} inst/s)")
         out["models"][entry.name] = res
     sub = pts[:base_num]
     for name in baselines:

@@ -13,6 +13,11 @@ Choosing a candidate by the first set alone would fit the choice to the held-out
 ships when it is shorter on the independent set by at least two paired standard errors (``"ships"`` in
 the output), and its benchmark figures are then measured as usual.
 
+``--start`` is where both greedy passes start (``lab.pointer.decoding.decode``): ``learned`` (default)
+lets each model's start head choose (node 0 for a model without one), which judges a new start head
+against the shipped model; ``node0`` compares the two policies alone, which is how a continued policy run
+(whose checkpoint has no head yet: training drops it) is judged against a shipped model with a head.
+
 Run ``python benchmarks/pointer_compare.py /tmp/run/am_tsp50.pt --base am_tsp50`` (about 30 s at n = 50 on an idle 2-core CPU; 90 s beside a training run).
 Appends to ``benchmarks/results/pointer_compare.json``.
 """
@@ -38,9 +43,9 @@ from lab.pointer.tasks import random_instances  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "pointer_compare.json"
 
 
-def greedy_lengths(net: Any, points: np.ndarray) -> np.ndarray:
-    """Closed tour lengths (B,) of one greedy pass of ``net`` over ``points`` (B, n, 2)."""
-    return tsp_tour_lengths(net, points)[0]
+def greedy_lengths(net: Any, points: np.ndarray, start: str = "learned") -> np.ndarray:
+    """Closed tour lengths (B,) of one greedy pass of ``net`` over ``points`` (B, n, 2) from ``start``."""
+    return tsp_tour_lengths(net, points, "greedy", start)[0]
 
 
 def paired(base: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
@@ -52,16 +57,16 @@ def paired(base: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
 
 
 def compare(base: Any, candidate: Any, n: int, num: int, seed: int, independent_num: int,
-            independent_seed: int) -> dict[str, Any]:
+            independent_seed: int, start: str = "learned") -> dict[str, Any]:
     """The two paired comparisons of the module docstring, as fractions (gaps) and relative lengths."""
     bench_points = random_instances(n, num, seed + n)
     ref, _ = references(bench_points, False)
-    base_gap = greedy_lengths(base, bench_points) / ref - 1
-    cand_gap = greedy_lengths(candidate, bench_points) / ref - 1
+    base_gap = greedy_lengths(base, bench_points, start) / ref - 1
+    cand_gap = greedy_lengths(candidate, bench_points, start) / ref - 1
     free_points = random_instances(n, independent_num, independent_seed)
-    base_len = greedy_lengths(base, free_points)
-    relative = paired(np.zeros(independent_num), greedy_lengths(candidate, free_points) / base_len - 1)
-    return {"n": n,
+    base_len = greedy_lengths(base, free_points, start)
+    relative = paired(np.zeros(independent_num), greedy_lengths(candidate, free_points, start) / base_len - 1)
+    return {"n": n, "start": start,
             "benchmark": {"seed": seed + n, "base_gap": float(base_gap.mean()), "candidate_gap": float(cand_gap.mean()),
                           "difference": paired(base_gap, cand_gap)},
             "independent": {"seed": independent_seed, "relative_length": relative},
@@ -77,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234, help="benchmark base seed; instances use seed + n")
     parser.add_argument("--independent-num", type=int, default=4000)
     parser.add_argument("--independent-seed", type=int, default=777)
+    parser.add_argument("--start", choices=("learned", "node0"), default="learned",
+                        help="where both greedy passes start (module docstring); node0 judges the policies alone")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     if args.independent_seed in (args.seed, args.seed + args.n):
@@ -89,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     base, candidate = zoo.load(args.base), zoo.load(args.candidate)
     row = {"date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()), "base": str(args.base),
            "candidate": str(args.candidate), "candidate_command": getattr(candidate, "card", {}).get("command")}
-    row |= compare(base, candidate, args.n, args.num, args.seed, args.independent_num, args.independent_seed)
+    row |= compare(base, candidate, args.n, args.num, args.seed, args.independent_num, args.independent_seed,
+                   args.start)
     b, r = row["benchmark"], row["independent"]["relative_length"]
     log(f"benchmark ({args.num}): base {100 * b['base_gap']:.3f} %, candidate {100 * b['candidate_gap']:.3f} % "
         f"(paired {100 * b['difference']['mean']:+.3f} +- {100 * b['difference']['sem']:.3f} points)")

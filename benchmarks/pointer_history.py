@@ -58,7 +58,7 @@ def measure(name: str, commit: str, points: np.ndarray, ref: np.ndarray) -> dict
             (Path(tmp) / f"{name}{suffix}").write_bytes(blob)
         net = zoo.load(Path(tmp) / f"{name}.pt")
         card = json.loads((Path(tmp) / f"{name}.json").read_text())
-    lengths, seconds = tsp_tour_lengths(net, points)
+    lengths, seconds = tsp_tour_lengths(net, points, "greedy", "node0")  # the policy's curve
     gaps = lengths / ref - 1
     return {"commit": commit, "pomo_steps": pomo_steps(card), "command": card.get("command"),
             "greedy_mean_gap": float(gaps.mean()), "greedy_gap_sem": float(gaps.std(ddof=1) / np.sqrt(len(gaps))),

@@ -18,7 +18,7 @@ from lab.pointer.io import load_instances
 from lab.pointer.methods import MethodOption, default_method, method_options, suited_model, trained_options
 from lab.pointer.results import rows_csv
 from lab.pointer.service import SolveConfig
-from lab.pointer.tasks import HULL_RULE_HELP, HULL_RULES, TASK_LABELS, TASKS
+from lab.pointer.tasks import HULL_RULE_HELP, HULL_RULES, START_LABELS, START_RULES, TASK_LABELS, TASKS
 from lab.pointer.train import TrainConfig
 
 LAB = "pointer"
@@ -67,6 +67,12 @@ def controls():
             "from the last node (in the training size's point spacing). 0 = the network alone. Past the training "
             "size, 10 took am_tsp50's greedy gap at n = 500 from 33 to 24 % (README; the Generalisation tab's "
             "dashed lines)."))
+        if decode != "pomo" and zoo.has_start_head(option.checkpoint):
+            width["start"] = ui.url_selectbox(
+                "Start", list(START_RULES), "start", d("start"), where=c[4], format_func=START_LABELS.get,
+                help="Where the tour starts. start head: the node this model's start head scores best (fitted on "
+                     "which start gives the shortest greedy tour); node 0: the first point. POMO starts from "
+                     "every node.")
     config = SolveConfig(task=task, **option.fields(), decode=decode if option.model else d("decode"), hull_rule=rule,
                          reference=True, trace=True, n=int(n), seed=ui.current_seed(), device=ui.current_device(),
                          polish=polish, **width)

@@ -20,7 +20,7 @@ from lab.core.cli import add_common_args, add_config_arguments, cli_device, conf
 from lab.core.errors import LabInputError
 from lab.pointer.service import DECODERS, MODELS, SolveConfig, run_solve
 from lab.pointer.solvers import SOLVERS
-from lab.pointer.tasks import HULL_RULES, TASKS
+from lab.pointer.tasks import HULL_RULES, START_RULES, TASKS
 from lab.pointer.train import TrainConfig
 
 _GAP_NOTE = "gap = length / reference_length - 1, as a fraction (0.012 = 1.2 %%)"
@@ -40,7 +40,7 @@ def _solve_config(args: argparse.Namespace, **fields: Any) -> SolveConfig:
                        beam_width=args.beam_width, num_samples=args.samples, hull_rule=args.hull_rule,
                        solver=args.solver or SolveConfig.default("solver"), device=cli_device(args.device),
                        reference_time_limit=args.reference_time, polish=args.polish,
-                       distance_prior=args.distance_prior, **fields)
+                       distance_prior=args.distance_prior, start=args.start, **fields)
 
 
 def _cmd_solve(args: argparse.Namespace) -> int:
@@ -158,6 +158,10 @@ def _method_args(p: argparse.ArgumentParser) -> None:
                    help="attention model, TSP: lower each node's pointer logit by ALPHA x its distance from the last "
                         "node (in the training size's point spacing); helps past the training size (README: about 10 "
                         "for am_tsp50 at 200-500 nodes); 0 (default) is the network alone")
+    p.add_argument("--start", choices=START_RULES, default=default("start"),
+                   help="TSP, greedy / beam / sample: where the rollout starts -- learned (default): the node the "
+                        "attention model's start head scores best (node 0 for a model without one); node0: node 0. "
+                        "The reported tour starts at node 0 either way")
     p.add_argument("--reference-time", type=float, default=default("reference_time_limit"),
                    help="seconds of reference search per instance above 20 nodes (default grows with n)")
 

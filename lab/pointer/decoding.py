@@ -7,8 +7,9 @@ with ``hull_rule="convex"``), distinct ascending triangles for Delaunay -- for a
 
 Conventions of the output (:class:`ModelOutput`):
 
-- ``sequence``: TSP: a permutation starting at node 0; hull: vertex indices in order; Delaunay:
-  flattened triangles ``[i0, j0, k0, i1, ...]``.
+- ``sequence``: TSP: a permutation in the order decoded, from its first node (``start``: an attention
+  model's start head when it has one, else node 0; POMO's tours start at node 0); hull: vertex
+  indices in order; Delaunay: flattened triangles ``[i0, j0, k0, i1, ...]``.
 - ``log_prob`` and ``attention`` are the model's own view of the returned sequence on the given
   points: ``attention[i]`` is the pointer distribution over the n points at step i given
   ``sequence[:i]`` (shape (len(sequence), n)); ``log_prob`` sums the log-probabilities of the choices.
@@ -42,7 +43,7 @@ from lab.pointer.frames import augment8, reading_order, reorder, tour_lengths
 from lab.pointer.metrics import is_simple_polygon, polygon_area
 from lab.pointer.models.attention_model import DISTANCE_PRIOR
 from lab.pointer.models.masks import make_constraint
-from lab.pointer.tasks import HULL_RULES
+from lab.pointer.tasks import HULL_RULES, START_RULES
 
 METHODS = ("greedy", "beam", "sample", "pomo")
 METHOD_HELP = ("pomo: greedy on the 8 symmetric copies of the square (attention model: from every start node too), "
@@ -96,6 +97,13 @@ def _rollout(model, state, task: str, n: int, rows: int, start: torch.Tensor | N
     return torch.stack(seq, dim=1), total, (torch.stack(probs, dim=1) if record else None)
 
 
+def _tsp_start(model, state, rows: int, start: str, device: torch.device) -> torch.Tensor:
+    """The first node (rows,) of each TSP rollout: the start head's choice, or node 0 (see :data:`START_RULES`)."""
+    if start == "learned" and hasattr(model, "first_node"):
+        return model.first_node(state)
+    return torch.zeros(rows, dtype=torch.long, device=device)
+
+
 def _strip(row: torch.Tensor, n: int) -> list[int]:
     """Choices of one row up to (not including) the first EOS."""
     out = []
@@ -135,11 +143,12 @@ def _mask_points(points: torch.Tensor, task: str, hull_rule: str, repeat: int = 
     return points.repeat_interleave(repeat, dim=0) if repeat > 1 else points
 
 
-def _greedy(model, points, task, *, trace=False, hull_rule="simple", **_):
+def _greedy(model, points, task, *, trace=False, hull_rule="simple", start="learned", **_):
     """Most probable choice at every step. Returns its log-probs and trace too (no replay needed)."""
     B, n, _ = points.shape
-    start = torch.zeros(B, dtype=torch.long, device=points.device) if task == "tsp" else None
-    seq, logp, probs = _rollout(model, model.init_state(points), task, n, B, start, lambda lp: lp.argmax(dim=-1),
+    state = model.init_state(points)
+    first = _tsp_start(model, state, B, start, points.device) if task == "tsp" else None
+    seq, logp, probs = _rollout(model, state, task, n, B, first, lambda lp: lp.argmax(dim=-1),
                                 record=trace, mask_points=_mask_points(points, task, hull_rule), hull_rule=hull_rule)
     return [_strip(r, n) for r in seq], logp, probs
 
@@ -180,22 +189,22 @@ def _best(points: torch.Tensor, task: str, seq: torch.Tensor, logp: torch.Tensor
     return [_strip(seq[r], n) for r in best.tolist()]
 
 
-def _sample(model, points, task, *, num_samples=16, seed=0, hull_rule="simple", **_):
+def _sample(model, points, task, *, num_samples=16, seed=0, hull_rule="simple", start="learned", **_):
     B, n, _ = points.shape
     k = int(num_samples)
     gen = torch.Generator(device=points.device).manual_seed(int(seed))
     state = model.init_state(points).select(torch.arange(B, device=points.device).repeat_interleave(k))
-    start = torch.zeros(B * k, dtype=torch.long, device=points.device) if task == "tsp" else None
+    first = _tsp_start(model, state, B * k, start, points.device) if task == "tsp" else None
 
     def draw(logp: torch.Tensor) -> torch.Tensor:
         return torch.multinomial(logp.exp(), 1, generator=gen)[:, 0]
 
-    seq, logp, _ = _rollout(model, state, task, n, B * k, start, draw,
+    seq, logp, _ = _rollout(model, state, task, n, B * k, first, draw,
                             mask_points=_mask_points(points, task, hull_rule, k), hull_rule=hull_rule)
     return _best(points, task, seq, logp, k, hull_rule)
 
 
-def _beam(model, points, task, *, beam_width=5, hull_rule="simple", **_):
+def _beam(model, points, task, *, beam_width=5, hull_rule="simple", start="learned", **_):
     """Beam search: keep the k most probable partial outputs per instance (summed log-probs)."""
     B, n, _ = points.shape
     k = int(beam_width)
@@ -207,9 +216,9 @@ def _beam(model, points, task, *, beam_width=5, hull_rule="simple", **_):
     score[:, 0] = 0.0  # all k rows start identical: only one of them is live at first
     hist = torch.zeros(B * k, 0, dtype=torch.long, device=device)
     if task == "tsp":
-        start = torch.zeros(B * k, dtype=torch.long, device=device)
-        state, hist = model.advance(state, start), start[:, None]
-        cons.update(start)
+        first = _tsp_start(model, state, B * k, start, device)
+        state, hist = model.advance(state, first), first[:, None]
+        cons.update(first)
     while not bool(cons.finished.all()):
         allowed = cons.allowed()  # (Bk, m)
         m = allowed.shape[1]
@@ -309,7 +318,8 @@ def _rows_per_instance(model, method: str, n: int, beam_width: int, num_samples:
 
 def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam_width: int = 5,
            num_samples: int = 16, augment: bool = True, trace: bool = False, device: str = "cpu",
-           seed: int = 0, hull_rule: str = "simple", distance_prior: float = 0.0) -> list[ModelOutput]:
+           seed: int = 0, hull_rule: str = "simple", distance_prior: float = 0.0,
+           start: str = "learned") -> list[ModelOutput]:
     """Decode a batch of instances with a pointer model.
 
     Parameters
@@ -333,6 +343,10 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         last node, in units of the point spacing at the model's training n (its card's ``trained_n``).
         0 (default) is the network alone. Not trained: a decoding-time prior for instances larger than
         the training ones (measured in the README, Pointer tours, *Generalisation*).
+    start : str
+        TSP, greedy / beam / sample: "learned" (default) starts the rollout at the node the attention
+        model's start head scores best (node 0 for a model without one: every Ptr-Net, and attention
+        models trained before the head); "node0" starts at node 0. POMO starts from every node.
 
     Returns
     -------
@@ -359,6 +373,8 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
         raise LabInputError(f"the distance prior must be a number >= 0 (0 = off), got {distance_prior}.")
     if distance_prior and model.kind != "am":
         raise LabInputError("the distance prior is for the attention model; use 0 with a Ptr-Net.")
+    if start not in START_RULES:
+        raise LabInputError(f"unknown start {start!r}; choose one of {', '.join(START_RULES)}.")
     B, n, _ = pts.shape
     was_training = model.training
     model.eval()
@@ -376,7 +392,8 @@ def decode(model, points: np.ndarray, task: str, method: str = "greedy", *, beam
                 if order is not None:
                     x = reorder(x, order)
                 found = DECODERS[method](model, x, task, beam_width=beam_width, num_samples=num_samples,
-                                         augment=augment, seed=seed + lo, trace=trace, hull_rule=hull_rule)
+                                         augment=augment, seed=seed + lo, trace=trace, hull_rule=hull_rule,
+                                         start=start)
                 if isinstance(found, tuple):  # greedy already knows its log-probs and trace
                     seqs, logp, probs = found
                 else:  # search decoders: score the winners by replaying them

@@ -25,7 +25,16 @@ from lab.pointer import metrics, zoo
 from lab.pointer.io import Instance, load_instances, random_instance_list
 from lab.pointer.results import InstanceResult, SolveResult
 from lab.pointer.solvers import SOLVERS, solve
-from lab.pointer.tasks import HULL_RULES, TASKS, convex_hull_label, delaunay_label, is_valid_tour, normalize
+from lab.pointer.tasks import (
+    HULL_RULES,
+    START_RULES,
+    TASKS,
+    convex_hull_label,
+    delaunay_label,
+    is_valid_tour,
+    normalize,
+    rotate_to_zero,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,9 @@ class SolveConfig(LabConfig):
         :func:`lab.pointer.solvers.polish.polish`) and report the polished tour beside the method's own.
     distance_prior : float
         Attention model only: the decoding-time distance prior (``decoding.decode``); 0 is the network alone.
+    start : {"learned", "node0"}
+        TSP, greedy / beam / sample: start at the node the model's start head chooses (node 0 for a model
+        without one), or at node 0 (``decoding.decode``). The reported tour starts at node 0 either way.
     """
 
     task: str = "tsp"
@@ -90,6 +102,7 @@ class SolveConfig(LabConfig):
     input: str | None = None
     polish: bool = False
     distance_prior: float = 0.0
+    start: str = "learned"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -105,6 +118,7 @@ class SolveConfig(LabConfig):
         if self.polish and self.task != "tsp":
             raise LabInputError("--polish improves TSP tours; hull and Delaunay outputs have nothing to polish.")
         check_distance_prior(self.distance_prior, self.task if self.model is not None else "")
+        self.check_choice("start", START_RULES)
         if self.n < 3 or self.num < 1:
             raise LabInputError(f"random instances need n >= 3 and num >= 1, got n={self.n}, num={self.num}.")
 
@@ -153,8 +167,15 @@ def load_model(task: str, model: str, checkpoint: str, device: str = "cpu"):
 
 
 def _model_output(task: str, sequence: list[int]) -> np.ndarray:
+    """The answer in the decoded sequence: triangles (Delaunay), the hull, or the tour from node 0 (TSP).
+
+    A rollout may start at the node a start head chose; the tour is the same cycle, written from node 0
+    as every TSP answer of the lab is (the decoding order stays in ``InstanceResult.sequence``).
+    """
     if task == "delaunay":
         return metrics.triangles_from_sequence(sequence)
+    if task == "tsp":
+        return rotate_to_zero(np.asarray(sequence, dtype=np.int64))
     return np.asarray(sequence, dtype=np.int64)
 
 
@@ -222,7 +243,7 @@ def _solve_group(instances: list[Instance], config: SolveConfig, model: str | No
         t0 = time.perf_counter()
         outputs = decode(net, pts01, task, config.decode, beam_width=config.beam_width,
                          num_samples=config.num_samples, trace=config.trace, device=device, seed=seed,
-                         hull_rule=config.hull_rule, distance_prior=config.distance_prior)
+                         hull_rule=config.hull_rule, distance_prior=config.distance_prior, start=config.start)
         per_instance = (time.perf_counter() - t0) / len(instances)
     results = []
     for j, inst in enumerate(instances):

@@ -24,6 +24,10 @@ TASKS = ("hull", "delaunay", "tsp")
 # "index" = the index rule only (Vinyals et al. 2015); "simple" = + the polygon never crosses itself
 # (the paper's notion of a valid output); "convex" = + it is convex and counter-clockwise.
 HULL_RULES = ("index", "simple", "convex")
+#: Where a single TSP rollout (greedy, beam, sample) starts: "learned", the attention model's start head
+#: (node 0 for a model without one), or "node0". POMO starts from every node.
+START_RULES = ("learned", "node0")
+START_LABELS = {"learned": "start head", "node0": "node 0"}
 HULL_RULE_HELP = ("What the mask guarantees about the model's polygon. simple: never self-intersecting (the paper's "
                   "notion of valid); convex: a convex counter-clockwise polygon; index: the paper's rule alone (start "
                   "at the smallest index), so outputs may cross themselves. No rule tells the model which points are "

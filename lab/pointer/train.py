@@ -264,6 +264,11 @@ def run_train(config: TrainConfig, on_progress: ProgressCallback | None = None, 
     resumed_phase = "supervised" if int(config.steps) else "pomo"
     if config.init_checkpoint is not None:
         state, card = load_checkpoint(config.init_checkpoint, expected_architecture=config.architecture())
+        if any(k.startswith("start.") for k in state):
+            # the start head scores the encoder's embeddings, which this run changes: it would be stale
+            log.warning("dropping the checkpoint's start head; fit it again after training "
+                        "(scripts/train_start_head.py)")
+            state = {k: v for k, v in state.items() if not k.startswith("start.")}
         model.load_state_dict(state)
         done.update(card.get("training", {}).get("steps_done", {}))
         resumed = load_optimizer_state(config.init_checkpoint, resumed_phase, done)

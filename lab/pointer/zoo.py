@@ -167,6 +167,16 @@ def trained_range(checkpoint: str | Path | None) -> tuple[int, int] | None:
     return (int(rng[0]), int(rng[1])) if len(rng) >= 2 else None
 
 
+def has_start_head(checkpoint: str | Path | None) -> bool:
+    """Whether a checkpoint's card says it carries a start head (:mod:`lab.pointer.start_head`)."""
+    if not checkpoint or str(checkpoint) == UNTRAINED:
+        return False
+    try:
+        return bool(read_card(resolve(checkpoint)).get("architecture", {}).get("start_head", False))
+    except LabInputError:
+        return False
+
+
 def stamp(checkpoint: str | Path | None) -> str:
     """What identifies a checkpoint's weights now (path and mtime): results computed with it are keyed by it."""
     if not checkpoint or str(checkpoint) == UNTRAINED:

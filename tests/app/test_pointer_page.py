@@ -251,3 +251,17 @@ def test_the_distance_prior_is_a_control_for_the_attention_model_and_changes_its
     assert not any("Distance prior" in w.value for w in at.warning)  # in use: no longer suggested
     hull = _page(task="hull", n="20")
     assert not [w for w in hull.number_input if w.key == "url:pointer:prior"]
+
+
+def test_the_start_control_is_offered_where_the_model_has_a_start_head():
+    from lab.pointer import zoo
+
+    assert zoo.has_start_head("am_tsp50") and not zoo.has_start_head("ptrnet_tsp")
+    assert not [s for s in _page(n="20", method="zoo:ptrnet_tsp").selectbox if s.key == "url:pointer:start"]
+    at = _page(n="50", method="zoo:am_tsp50")
+    start = at.selectbox(key="url:pointer:start")
+    assert start.value == "learned"
+    start.set_value("node0").run()
+    assert not at.exception and not at.error and at.query_params["start"] == "node0"
+    assert not [s for s in _page(n="50", method="zoo:am_tsp50", decode="pomo").selectbox
+                if s.key == "url:pointer:start"]  # POMO starts from every node

@@ -38,7 +38,7 @@ def test_a_shorter_candidate_ships(load_benchmark, monkeypatch):
     monkeypatch.setattr(bench, "references", lambda points, refresh: (np.full(len(points), 3.0), 0.0))
     # the same network, its tours scaled: a stand-in for a candidate whose every tour is 1 % shorter
     lengths = bench.greedy_lengths
-    monkeypatch.setattr(bench, "greedy_lengths", lambda net, pts: lengths(net[0], pts) * net[1])
+    monkeypatch.setattr(bench, "greedy_lengths", lambda net, pts, start="learned": lengths(net[0], pts, start) * net[1])
     net = zoo.load("am_tsp20")
     row = bench.compare((net, 1.0), (net, 0.99), n=10, num=6, seed=1, independent_num=5, independent_seed=99)
     assert row["independent"]["relative_length"]["mean"] == pytest.approx(-0.01) and row["ships"] is True

@@ -28,7 +28,7 @@ def build_model(architecture: dict) -> nn.Module:
             raise LabInputError("the attention model solves only the TSP; use the Ptr-Net for hull and Delaunay.")
         return AttentionModel(hidden=int(arch.get("hidden", 128)), layers=int(arch.get("layers", 3)),
                               heads=int(arch.get("heads", 8)), ff=int(arch.get("ff", 512)),
-                              clip=float(arch.get("clip", 10.0)))
+                              clip=float(arch.get("clip", 10.0)), start_head=bool(arch.get("start_head", False)))
     raise LabInputError(f"unknown model {kind!r}; choose one of {', '.join(MODELS)}.")
 
 

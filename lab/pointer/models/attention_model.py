@@ -9,8 +9,11 @@ step costs only O(n d), which is why POMO can afford n rollouts per instance.
 
 Differences from Kool et al., and why: instance normalisation over the nodes (as POMO) instead of
 batch normalisation, so a single instance of any n is normalised the same way at train and test
-time; the first node is always given (by the caller: node 0, or every node for POMO's
-multi-start), so Kool's learned first-step placeholders are not needed.
+time; the first node is given by the caller (every node for POMO's multi-start), so Kool's learned
+first-step placeholders are not needed. Where Kool's policy picks its own first node, a model may carry
+a *start head* (``start_head=True``): a small MLP over each node's embedding and the graph's that scores
+the nodes as starts, trained after the policy on which start gives the shortest greedy tour
+(:mod:`lab.pointer.start_head`). Without one, a single rollout starts at node 0.
 
 References
 ----------
@@ -75,6 +78,7 @@ class AMState:
     last: torch.Tensor  # (B,) long
     visited: torch.Tensor  # (B, n) bool; the glimpse only looks at unvisited nodes
     points: torch.Tensor  # (B, n, 2) the coordinates, for the decoding-time distance prior
+    start_scores: torch.Tensor  # (B, n) the start head's score of each node as the first one (zeros: no head)
 
     def select(self, idx: torch.Tensor) -> AMState:
         return AMState(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
@@ -95,12 +99,16 @@ class AttentionModel(nn.Module):
         Hidden size of the encoder's feed-forward sublayer (512).
     clip : float
         C in the logits C tanh(q k / sqrt(d)); bounds the logits so exploration never collapses (10).
+    start_head : bool
+        Add the start head, an MLP [h_j; mean h] (2d) -> d -> d -> 1 scoring each node as the first one
+        (:meth:`first_node`); it reads the encoder's embeddings and changes nothing else.
     """
 
     kind = "am"
     task = "tsp"
 
-    def __init__(self, hidden: int = 128, layers: int = 3, heads: int = 8, ff: int = 512, clip: float = 10.0) -> None:
+    def __init__(self, hidden: int = 128, layers: int = 3, heads: int = 8, ff: int = 512, clip: float = 10.0,
+                 start_head: bool = False) -> None:
         super().__init__()
         if hidden % heads:
             raise ValueError(f"hidden ({hidden}) must be divisible by heads ({heads})")
@@ -115,10 +123,13 @@ class AttentionModel(nn.Module):
         self.q_last = nn.Linear(d, d, bias=False)
         self.kv = nn.Linear(d, 3 * d, bias=False)  # glimpse keys, glimpse values, pointer keys
         self.out = nn.Linear(d, d, bias=False)  # merges the glimpse heads
+        self.start = (nn.Sequential(nn.Linear(2 * d, d), nn.ReLU(), nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+                      if start_head else None)
 
     def architecture(self) -> dict:
-        return {"model": "am", "task": "tsp", "hidden": self.hidden, "layers": self.layers,
+        arch = {"model": "am", "task": "tsp", "hidden": self.hidden, "layers": self.layers,
                 "heads": self.heads, "ff": self.ff, "clip": self.clip}
+        return {**arch, "start_head": True} if self.start is not None else arch  # older cards: no key
 
     # ----------------------------------------------------------------------------- encoder
     def encode(self, points: torch.Tensor) -> torch.Tensor:
@@ -127,6 +138,17 @@ class AttentionModel(nn.Module):
         for layer in self.encoder:
             h = layer(h)
         return h
+
+    def start_scores(self, h: torch.Tensor) -> torch.Tensor:
+        """Node embeddings (B, n, d) -> each node's score as the first node (B, n); zeros without a head."""
+        if self.start is None:
+            return h.new_zeros(h.shape[:2])
+        graph = h.mean(dim=1, keepdim=True).expand_as(h)  # (B, n, d)
+        return self.start(torch.cat([h, graph], dim=-1))[..., 0]  # (B, n)
+
+    def first_node(self, state: AMState) -> torch.Tensor:
+        """The start of a single rollout (B,): the start head's best-scored node, or node 0 without a head."""
+        return state.start_scores.argmax(dim=1)  # all zeros -> node 0 (argmax takes the first maximum)
 
     def _split(self, x: torch.Tensor) -> torch.Tensor:
         """(B, n, d) -> (B, H, n, d/H)."""
@@ -140,7 +162,8 @@ class AttentionModel(nn.Module):
         node_q = torch.stack([self.q_first(h), self.q_last(h)], dim=2)  # (B, n, 2, d)
         none = torch.full((B,), -1, dtype=torch.long, device=h.device)
         return AMState(self._split(gk), self._split(gv), lk, node_q.flatten(2), self.q_graph(h.mean(dim=1)),
-                       none, none, torch.zeros(B, n, dtype=torch.bool, device=h.device), points)
+                       none, none, torch.zeros(B, n, dtype=torch.bool, device=h.device), points,
+                       self.start_scores(h))
 
     # ----------------------------------------------------------------------------- decoder
     def _logits(self, s: AMState, first: torch.Tensor, last: torch.Tensor, visited: torch.Tensor) -> torch.Tensor:
@@ -188,7 +211,7 @@ class AttentionModel(nn.Module):
         first = torch.where(state.first < 0, choice, state.first)
         visited = state.visited.scatter(1, choice[:, None], True)
         return AMState(state.glimpse_k, state.glimpse_v, state.logit_k, state.node_q, state.graph_q,
-                       first, choice, visited, state.points)
+                       first, choice, visited, state.points, state.start_scores)
 
     def all_starts(self, points: torch.Tensor,
                    pick: Callable[[torch.Tensor], torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
