@@ -50,7 +50,10 @@ def controls():
                               d("decode"), where=c[4], disabled=option.model is None, help=METHOD_HELP)
     rule = ui.url_selectbox("Output rule", list(HULL_RULES), "rule", d("hull_rule"), where=rule_col,
                             disabled=option.model is None, help=HULL_RULE_HELP) if task == "hull" else d("hull_rule")
-    polish = ui.url_checkbox("Polish (2-opt + Or-opt)", "polish", d("polish"), where=c[3],
+    # TSP: the polish checkbox and the start control share the row under the method, so the start control
+    # does not push the page down a row (a projector shows the step figure sooner)
+    polish_col, start_col = c[3].columns([1.6, 1]) if task == "tsp" else (c[3], c[3])
+    polish = ui.url_checkbox("Polish (2-opt + Or-opt)", "polish", d("polish"), where=polish_col,
                              help="TSP: improve the tour by local search; the method's own tour and gap stay "
                                   "shown, the polished length beside them") if task == "tsp" else False
     width = {}  # decoding settings (search width, distance prior), shown and adjustable where they apply
@@ -69,7 +72,7 @@ def controls():
             "dashed lines)."))
         if decode != "pomo" and zoo.has_start_head(option.checkpoint):
             width["start"] = ui.url_selectbox(
-                "Start", list(START_RULES), "start", d("start"), where=c[4], format_func=START_LABELS.get,
+                "Start", list(START_RULES), "start", d("start"), where=start_col, format_func=START_LABELS.get,
                 help="Where the tour starts. start head: the node this model's start head scores best (fitted on "
                      "which start gives the shortest greedy tour); node 0: the first point. POMO starts from "
                      "every node.")

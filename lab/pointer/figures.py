@@ -209,6 +209,8 @@ def step_title(task: str, sequence: Sequence[int], attention: np.ndarray, step: 
     if step >= len(sequence):
         return f"step {step + 1}/{steps}: end of sequence"
     chosen = int(sequence[step])
+    if task == "tsp" and step == 0:  # the first node is given to the decoder, not pointed to
+        return f"step 1/{steps}: starts at {chosen} (given: node 0, or where a start head says)"
     row = np.asarray(attention[step], dtype=float)
     p = float(row[chosen]) if chosen < len(row) else float("nan")
     eos = max(0.0, 1.0 - float(row.sum()))

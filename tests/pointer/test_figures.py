@@ -33,6 +33,7 @@ def test_step_figure_highlights_the_chosen_point_numbers_points_and_marks_start_
     assert not fig.frames and not fig.layout.sliders  # one step control only: the page's slider
     probs = next(t for t in fig.data if t.name == "pointer probability")
     assert list(probs.text) == ["0", "1", "2", "3", "4", "5"]  # the title's "points to 1" can be found
+    assert figures.step_title("tsp", seq, att, 0).startswith("step 1/6: starts at 0 (given")
     start = next(t for t in fig.data if str(t.name).startswith("start"))
     assert start.name == "start: 0" and start.x[0] == pts[0, 0]
     so_far = next(t for t in fig.data if t.name == "output so far")
