@@ -59,7 +59,7 @@ def test_a_model_without_a_head_starts_at_node0_either_way():
 def test_the_head_travels_in_the_checkpoint_and_the_reported_tour_starts_at_node0(tmp_path):
     model = _model()
     path = _save(model, tmp_path / "head.pt")
-    assert zoo.has_start_head(path) and not zoo.has_start_head("am_tsp20")
+    assert zoo.has_start_head(path) and not zoo.has_start_head("am_tsp50_imitation")
     loaded = zoo.load(path)
     assert loaded.architecture()["start_head"] is True
     pts = tasks.random_instances(12, 4, seed=7)
