@@ -34,19 +34,12 @@ RESULTS = ROOT / "benchmarks" / "results" / "pointer_self_distill.json"
 def either_direction_loss(model, points, tours):
     """Mean over rows of ``-log(p(tour) + p(reversed))`` per step: points (B, n, 2), tours (B, n) from their start."""
     import torch
-    import torch.nn.functional as F
 
-    n = points.shape[1]
-
-    def log_prob(t: torch.Tensor) -> torch.Tensor:  # (B,) summed log-probability of the tour's choices
-        logits = model(points, t)  # (B, n-1, n)
-        visited = F.one_hot(t, n).bool().cumsum(dim=1).bool()[:, :-1]
-        logp = logits.masked_fill(visited, float("-inf")).log_softmax(dim=-1)
-        return logp.gather(2, t[:, 1:, None])[..., 0].sum(dim=1)
+    from lab.pointer.losses import step_log_probs
 
     reverse = torch.cat([tours[:, :1], tours[:, 1:].flip(1)], dim=1)
-    both = torch.stack([log_prob(tours), log_prob(reverse)], dim=1)  # (B, 2)
-    return -torch.logsumexp(both, dim=1).mean() / (n - 1)
+    both = torch.stack([step_log_probs(model, points, t).sum(dim=1) for t in (tours, reverse)], dim=1)  # (B, 2)
+    return -torch.logsumexp(both, dim=1).mean() / (points.shape[1] - 1)
 
 
 def best_greedy_tours(model, points):

@@ -32,13 +32,21 @@ def supervised_loss(model, task: str, points: torch.Tensor, targets: torch.Tenso
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=PAD)
 
 
-def imitation_loss(model, points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
-    """Attention model: cross-entropy of the reference tour's next node, all steps at once."""
+def step_log_probs(model, points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
+    """Attention model, teacher-forced: log-probability of each choice of given tours, (B, n-1).
+
+    points (B, n, 2), tours (B, n) permutations whose first node is given; the visited nodes are masked.
+    """
     n = points.shape[1]
     logits = model(points, tours)  # (B, n-1, n)
     visited = F.one_hot(tours, n).bool().cumsum(dim=1).bool()[:, :-1]  # (B, n-1, n)
-    logits = logits.masked_fill(visited, float("-inf"))
-    return F.cross_entropy(logits.reshape(-1, n), tours[:, 1:].reshape(-1))
+    logp = logits.masked_fill(visited, float("-inf")).log_softmax(dim=-1)
+    return logp.gather(2, tours[:, 1:, None])[..., 0]
+
+
+def imitation_loss(model, points: torch.Tensor, tours: torch.Tensor) -> torch.Tensor:
+    """Attention model: cross-entropy of the reference tour's next node, all steps at once."""
+    return -step_log_probs(model, points, tours).mean()
 
 
 def pomo_loss(model, points: torch.Tensor, gen: torch.Generator, imitation: float = 0.0,

@@ -170,34 +170,26 @@ def train_start_head(model, config: StartHeadConfig, on_progress: ProgressCallba
     total = int(config.instances) + int(config.epochs)
     data = rollouts(model, train_pts, lambda done: report(on_progress, done, total, {}))
     val = rollouts(model, val_pts)
-    head = list(model.start.parameters())
-    for p in model.parameters():
-        p.requires_grad_(False)
-    for p in head:
-        p.requires_grad_(True)
-    opt = torch.optim.Adam(head, lr=float(config.lr))
+    # the embeddings are stored tensors, so the loss reaches the head's weights only: the policy stays as it is
+    opt = torch.optim.Adam(model.start.parameters(), lr=float(config.lr))
     N, bs = len(data.lengths), int(config.batch_size)
     steps = int(config.epochs) * ((N + bs - 1) // bs)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * min(s, steps) / steps)))
     torch.manual_seed(int(config.seed))
     curve: list[float] = []
-    try:
-        for epoch in range(int(config.epochs)):
-            order, losses = torch.randperm(N), []
-            for lo in range(0, N, bs):
-                idx = order[lo : lo + bs]
-                loss = start_loss(head_scores(model, data.embeddings[idx]), data.lengths[idx], float(config.tau))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
-                losses.append(loss.item())
-            curve.append(float(np.mean(losses)))
-            if report(on_progress, int(config.instances) + epoch + 1, total, {"loss": curve[-1]}):
-                break
-    finally:
-        for p in model.parameters():
-            p.requires_grad_(True)
+    for epoch in range(int(config.epochs)):
+        order, losses = torch.randperm(N), []
+        for lo in range(0, N, bs):
+            idx = order[lo : lo + bs]
+            loss = start_loss(head_scores(model, data.embeddings[idx]), data.lengths[idx], float(config.tau))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+        curve.append(float(np.mean(losses)))
+        if report(on_progress, int(config.instances) + epoch + 1, total, {"loss": curve[-1]}):
+            break
     stats = {"n": int(config.n), "train_instances": N, "epochs_done": len(curve), "seconds": round(time.time() - t0, 1),
              "train": validation_stats(model, data), "validation": validation_stats(model, val)}
     return StartHeadResult(config, stats, curve)
