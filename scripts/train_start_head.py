@@ -51,17 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from lab.core.checkpoints import save_checkpoint
     from lab.pointer import zoo
-    from lab.pointer.start_head import StartHeadConfig, train_start_head, with_start_head
-    from lab.pointer.train import evaluate
+    from lab.pointer.fit_start import fit_start_head
+    from lab.pointer.start_head import StartHeadConfig
 
     command = "python scripts/train_start_head.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     source = zoo.resolve(args.checkpoint)
     policy = zoo.load(source, model="am")
-    card = dict(policy.card)
-    n = args.n or int(max(card.get("trained_n") or [50]))
+    n = args.n or int(max(policy.card.get("trained_n") or [50]))
     config = StartHeadConfig(n=n, instances=args.instances, val_instances=args.val_instances, epochs=args.epochs,
                              batch_size=args.batch_size, lr=args.lr, tau=args.tau, seed=args.seed)
-    model = with_start_head(policy)
 
     def progress(step: int, total: int, m) -> bool:
         if "loss" in m or step % 8000 == 0:
@@ -69,24 +67,14 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
         return False
 
-    result = train_start_head(model, config, progress)
+    model, card, result = fit_start_head(policy, config, progress, command=command,
+                                         script="scripts/train_start_head.py")
     print("validation", result.stats["validation"], flush=True)
-    evaluation = card.get("evaluation", {})
-    metrics: dict[str, float] = {}
-    t0 = time.time()
-    for size in evaluation.get("eval_ns", [n]):
-        metrics.update(evaluate(model.eval(), "tsp", int(size), int(evaluation.get("eval_num", 200)),
-                                int(evaluation.get("eval_seed", 1234)), tuple(evaluation.get("methods", ["greedy"]))))
-    card_out = {**card, "architecture": model.architecture(), "metrics": metrics,
-                "metrics_node0": card.get("metrics_node0", card.get("metrics", {})),
-                "start_head": {"script": "scripts/train_start_head.py", "command": command, "seed": args.seed,
-                               "config": config.to_dict(), "loss_per_epoch": result.curve,
-                               "measure_seconds": round(time.time() - t0, 1), **result.stats}}
-    save_checkpoint(args.out, model.state_dict(), card_out)
+    save_checkpoint(args.out, model.state_dict(), card)
     optim = Path(source).with_suffix(".optim")
     if optim.exists() and Path(args.out).with_suffix(".optim").resolve() != optim.resolve():
         shutil.copyfile(optim, Path(args.out).with_suffix(".optim"))
-    print("card metrics", metrics, flush=True)
+    print("card metrics", card["metrics"], flush=True)
     return 0
 
 

@@ -20,21 +20,26 @@ def card_path(weights_path: str | Path) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
+def state_dict_bytes(state_dict: Mapping[str, Any]) -> bytes:
+    """``state_dict`` as the bytes of a ``.pt`` file (tensors detached, on the CPU)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buffer)
+    return buffer.getvalue()
+
+
 def save_checkpoint(path: str | Path, state_dict: Mapping[str, Any], card: Mapping[str, Any]) -> Path:
     """Write ``state_dict`` to ``path`` (``.pt``) and ``card`` to the ``.json`` beside it, atomically.
 
     ``card`` must contain an ``"architecture"`` mapping (e.g. ``{"model": "ptrnet", "hidden": 128}``).
     """
-    import io
-
-    import torch
-
     if "architecture" not in card or not isinstance(card["architecture"], Mapping):
         raise ValueError("a checkpoint card needs an 'architecture' mapping")
-    buffer = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, buffer)
     path = Path(path)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, state_dict_bytes(state_dict))
     atomic_write_json(card_path(path), dict(card))
     return path
 

@@ -1,7 +1,8 @@
 """Pointer tours: Pointer Networks, the attention model and POMO on convex hull, Delaunay and TSP.
 
 Verbs: ``solve`` (a model or a classical solver on random or given instances, scored against the
-reference), ``train`` (supervised / imitation, then POMO fine-tuning) and ``generalise`` (one model's
+reference), ``train`` (supervised / imitation, then POMO fine-tuning), ``fit-start`` (a start head for a
+trained attention model) and ``generalise`` (one model's
 metrics as n grows, far past its training range).
 """
 
@@ -26,6 +27,10 @@ LAB = LabSpec(
              help="train a pointer model (progress on stderr; Ctrl-C stops and keeps the result)",
              example={"task": "hull", "model": "ptrnet", "n_min": 5, "n_max": 6, "hidden": 16, "steps": 6,
                       "batch_size": 8, "eval_num": 4}),
+        Verb("fit-start", "lab.pointer.fit_start:FitStartConfig", "lab.pointer.fit_start:run_fit_start",
+             help="fit a start head to an attention model: where its single greedy rollout starts",
+             example={"checkpoint": "am_tsp20", "n": 8, "instances": 6, "val_instances": 4, "epochs": 2,
+                      "batch_size": 4}),
         Verb("generalise", "lab.pointer.generalisation:GeneraliseConfig", "lab.pointer.generalisation:run_generalise",
              help="measure one model's gap / accuracy as n grows (seeded instances, seed + n per size)",
              example={"task": "hull", "model": "ptrnet", "checkpoint": "untrained", "sizes": [5, 8], "num": 4}),

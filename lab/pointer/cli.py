@@ -1,4 +1,4 @@
-"""``dynlab pointer solve|eval|train`` (and ``generalise``, made from its config by ``lab.core.cli``).
+"""``dynlab pointer solve|eval|train|fit-start`` (and ``generalise``, made from its config by ``lab.core.cli``).
 
 Gaps are fractions (``length / reference_length - 1``; 0.012 means 1.2 %). Tour indices are 0-based.
 Lengths are in the input's own units; for TSPLIB ``.tsp`` files they follow the file's distance
@@ -120,15 +120,43 @@ def _cmd_train(args: argparse.Namespace, names: list[str]) -> int:
     progress = TextProgress(f"train {config.model} {config.task}")
     output, run_id = run_foreground_verb("pointer", "train", config, progress=progress)
     doc: dict[str, Any] = {"task": config.task, "model": config.model, "run_id": run_id, "metrics": output.metrics}
-    if args.output:
-        from lab.core.checkpoints import card_path
-        from lab.core.files import atomic_write_bytes, atomic_write_text
-
-        atomic_write_bytes(args.output, output.artifacts["model.pt"])
-        atomic_write_text(card_path(args.output), str(output.artifacts["model.json"]))
-        doc["checkpoint"] = args.output
+    _write_checkpoint(output.artifacts, args.output, doc)
     shown = {k: v for k, v in output.metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
     emit(doc, args.json, "trained: " + "  ".join(f"{k}={v:.4g}" for k, v in shown.items()) + f"  (run {run_id})")
+    return 0
+
+
+def _write_checkpoint(artifacts: dict[str, Any], target: str | None, doc: dict[str, Any]) -> None:
+    """``-o PATH``: the run's ``model.pt`` at PATH and its card at PATH.json (and ``doc["checkpoint"]``)."""
+    if not target:
+        return
+    from lab.core.checkpoints import card_path
+    from lab.core.files import atomic_write_bytes, atomic_write_text
+
+    if Path(target).suffix != ".pt":
+        raise LabInputError(f"-o {target}: name the checkpoint file with .pt (its card goes beside it as .json).")
+    atomic_write_bytes(target, artifacts["model.pt"])
+    atomic_write_text(card_path(target), str(artifacts["model.json"]))
+    doc["checkpoint"] = target
+
+
+def _cmd_fit_start(args: argparse.Namespace, names: list[str]) -> int:
+    from lab.core.progress import TextProgress
+    from lab.core.verbs import run_foreground_verb
+    from lab.pointer.fit_start import FitStartConfig
+
+    config = FitStartConfig(**config_values(args, names), device=cli_device(args.device))
+    if args.output and Path(args.output).suffix != ".pt":  # before the work, not after it
+        raise LabInputError(f"-o {args.output}: name the checkpoint file with .pt (its card goes beside it as .json).")
+    output, run_id = run_foreground_verb("pointer", "fit-start", config, progress=TextProgress("fit start head"))
+    doc: dict[str, Any] = {"run_id": run_id, **output.result.to_json(), "metrics": output.metrics}
+    _write_checkpoint(output.artifacts, args.output, doc)
+    m = output.metrics
+    text = (f"start head for {output.result.source} at n = {m['n']}: the chosen start's greedy tour is "
+            f"{m['excess_head_pct']:.2f} % longer than the best start's (node 0: {m['excess_node0_pct']:.2f} %, "
+            f"the average start: {m['excess_mean_start_pct']:.2f} %), on {config.val_instances} validation "
+            f"instances  (run {run_id})" + (f"\nwrote {args.output}" if args.output else ""))
+    emit(doc, args.json, text)
     return 0
 
 
@@ -203,4 +231,19 @@ def register(verbs: Any) -> None:
     t.add_argument("-o", "--output", help="also write the checkpoint (and its card, PATH.json) here")
     add_common_args(t, seed_default=None)
     t.set_defaults(func=lambda args: _cmd_train(args, names))
+
+    from lab.pointer.fit_start import FitStartConfig
+
+    f = verbs.add_parser("fit-start", help="fit a start head to an attention model (where its greedy rollout "
+                         "starts); the policy is not changed",
+                         description="Fit a start head to a trained attention model, policy frozen. JSON: {run_id, "
+                                     "source, start_head, metrics, checkpoint}; excess_*_pct: how much longer the "
+                                     "greedy tour from node 0, the average start and the head's start is than from "
+                                     "the best start, in percent.")
+    fit_names = add_config_arguments(f, FitStartConfig, skip=("device",), helps={
+        "checkpoint": "a shipped attention model's name or a .pt path", "n": "instance size; 0: the card's "
+        "largest training size", "instances": "instances to fit on (each rolled out from every start)"})
+    f.add_argument("-o", "--output", help="also write the checkpoint with its head (and its card, PATH.json) here")
+    add_common_args(f, seed_default=None)
+    f.set_defaults(func=lambda args: _cmd_fit_start(args, fit_names))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from lab.core.errors import LabInputError
@@ -57,11 +58,27 @@ def method_options(task: str, extra: Sequence[MethodOption] = ()) -> list[Method
     return options
 
 
-def trained_option(run_id: str, checkpoint: str, config: Mapping[str, Any]) -> MethodOption:
-    """A model trained on the page, offered by its run's checkpoint (``artifacts/model.pt``)."""
+def trained_option(run_id: str, checkpoint: str, config: Mapping[str, Any], verb: str = "train") -> MethodOption:
+    """A model trained on the page, offered by its run's checkpoint (``artifacts/model.pt``).
+
+    ``verb`` "fit-start": a start head fitted to ``config["checkpoint"]`` (an attention model for TSP).
+    """
+    if verb == "fit-start":
+        return MethodOption(f"run:{run_id}", f"trained here: {checkpoint_name(str(config.get('checkpoint')))} + start "
+                            f"head (run {run_id})", "trained", "am", checkpoint)
     label = f"trained here: {config.get('model')} {config.get('task')} n={config.get('n_min')}..{config.get('n_max')} " \
             f"(run {run_id})"
     return MethodOption(f"run:{run_id}", label, "trained", str(config.get("model")), checkpoint)
+
+
+def checkpoint_name(checkpoint: str) -> str:
+    """How a page names a checkpoint: a zoo name as it is, a run's model as ``run <id>``, else the file's stem."""
+    path = Path(checkpoint)
+    if not path.suffix:
+        return checkpoint
+    if path.parent.name == "artifacts":  # <runs>/<run id>/artifacts/model.pt
+        return f"run {path.parent.parent.name}"
+    return path.stem
 
 
 def trained_options(task: str, run_ids: Sequence[str]) -> list[MethodOption]:
@@ -75,8 +92,8 @@ def trained_options(task: str, run_ids: Sequence[str]) -> list[MethodOption]:
         except LabInputError as err:
             log.info("not offering the model of run %s: %s", run_id, err)  # deleted on the Runs page, usually
             continue
-        if run.verb == "train" and run.config.get("task") == task:
-            found.append(trained_option(run_id, str(run.artifact_path("model.pt")), run.config))
+        if (run.verb == "train" and run.config.get("task") == task) or (run.verb == "fit-start" and task == "tsp"):
+            found.append(trained_option(run_id, str(run.artifact_path("model.pt")), run.config, run.verb))
     return found
 
 

@@ -114,13 +114,14 @@ def rollouts(model, points: torch.Tensor, on_chunk=None) -> StartData:
     model.eval()
     lengths, embeddings = [], []
     argmax = lambda lp: lp.argmax(dim=-1)  # noqa: E731
+    device = next(model.parameters()).device
     try:
         for lo in range(0, len(points), ROLLOUT_CHUNK):
-            chunk = points[lo : lo + ROLLOUT_CHUNK]
+            chunk = points[lo : lo + ROLLOUT_CHUNK].to(device)
             B, n, _ = chunk.shape
             tours, _ = model.all_starts(chunk, argmax)  # (B, n, n): row s starts at node s
-            lengths.append(tour_lengths(chunk.repeat_interleave(n, dim=0), tours.view(B * n, n)).view(B, n))
-            embeddings.append(model.encode(chunk).half())  # (B, n, d); all_starts encoded once more, cheaply
+            lengths.append(tour_lengths(chunk.repeat_interleave(n, dim=0), tours.view(B * n, n)).view(B, n).cpu())
+            embeddings.append(model.encode(chunk).half().cpu())  # (B, n, d); all_starts encoded once more, cheaply
             if on_chunk is not None and on_chunk(lo + B):
                 break
     finally:
@@ -130,8 +131,8 @@ def rollouts(model, points: torch.Tensor, on_chunk=None) -> StartData:
 
 
 def head_scores(model, embeddings: torch.Tensor) -> torch.Tensor:
-    """The head's scores (B, n) from stored embeddings (B, n, d)."""
-    return model.start_scores(embeddings.float())
+    """The head's scores (B, n), on the model's device, from stored embeddings (B, n, d)."""
+    return model.start_scores(embeddings.float().to(next(model.parameters()).device))
 
 
 def excess(lengths: torch.Tensor, chosen: torch.Tensor) -> dict[str, float]:
@@ -147,7 +148,7 @@ def excess(lengths: torch.Tensor, chosen: torch.Tensor) -> dict[str, float]:
 def validation_stats(model, data: StartData) -> dict[str, Any]:
     """Excess over the best start for node 0, the average start, and the head's choice."""
     with torch.no_grad():
-        chosen = head_scores(model, data.embeddings).argmax(dim=1)
+        chosen = head_scores(model, data.embeddings).argmax(dim=1).cpu()
     L = data.lengths
     mean_start = 100 * float((L.mean(dim=1) / L.min(dim=1).values - 1).mean())
     return {"instances": len(L), "node0": excess(L, torch.zeros(len(L), dtype=torch.long)),
@@ -157,8 +158,9 @@ def validation_stats(model, data: StartData) -> dict[str, Any]:
 def train_start_head(model, config: StartHeadConfig, on_progress: ProgressCallback | None = None) -> StartHeadResult:
     """Fit ``model.start`` (an attention model built with ``start_head=True``) with the policy frozen.
 
-    Progress: the rollouts of the training instances, then one report per epoch (``loss``); a stop
-    request ends the current stage and the head is fitted on what is there (at least one chunk).
+    Progress: the rollouts of the training instances, then one report per epoch (``loss``). A stop
+    during the rollouts fits the head on the chunks rolled out (at least one) and reports nothing more;
+    a stop during the epochs ends after the current one. Either way the validation is measured.
     """
     if getattr(model, "start", None) is None:
         raise LabInputError("this model has no start head; build it with start_head=True.")
@@ -168,7 +170,13 @@ def train_start_head(model, config: StartHeadConfig, on_progress: ProgressCallba
     val_pts = torch.from_numpy(np.random.default_rng(int(config.seed) + 1)
                                .random((int(config.val_instances), int(config.n), 2)).astype(np.float32))
     total = int(config.instances) + int(config.epochs)
-    data = rollouts(model, train_pts, lambda done: report(on_progress, done, total, {}))
+    stopped = [False]  # a stop during the rollouts: fit on the chunks there are, and report nothing more
+
+    def on_chunk(done: int) -> bool:
+        stopped[0] = report(on_progress, done, total, {})
+        return stopped[0]
+
+    data = rollouts(model, train_pts, on_chunk)
     val = rollouts(model, val_pts)
     # the embeddings are stored tensors, so the loss reaches the head's weights only: the policy stays as it is
     opt = torch.optim.Adam(model.start.parameters(), lr=float(config.lr))
@@ -181,14 +189,15 @@ def train_start_head(model, config: StartHeadConfig, on_progress: ProgressCallba
         order, losses = torch.randperm(N), []
         for lo in range(0, N, bs):
             idx = order[lo : lo + bs]
-            loss = start_loss(head_scores(model, data.embeddings[idx]), data.lengths[idx], float(config.tau))
+            scores = head_scores(model, data.embeddings[idx])
+            loss = start_loss(scores, data.lengths[idx].to(scores.device), float(config.tau))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             losses.append(loss.item())
         curve.append(float(np.mean(losses)))
-        if report(on_progress, int(config.instances) + epoch + 1, total, {"loss": curve[-1]}):
+        if not stopped[0] and report(on_progress, int(config.instances) + epoch + 1, total, {"loss": curve[-1]}):
             break
     stats = {"n": int(config.n), "train_instances": N, "epochs_done": len(curve), "seconds": round(time.time() - t0, 1),
              "train": validation_stats(model, data), "validation": validation_stats(model, val)}

@@ -17,7 +17,6 @@ set (:func:`evaluate`).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lab.core.checkpoints import load_checkpoint, save_checkpoint
+from lab.core.checkpoints import load_checkpoint, save_checkpoint, state_dict_bytes
 from lab.core.config import LabConfig, check_choice
 from lab.core.errors import LabInputError
 from lab.core.files import to_jsonable
@@ -166,9 +165,7 @@ class TrainResult:
         return {**self.scores, "final_loss": loss[-1] if loss else None, "curves": self.curves}
 
     def checkpoint_bytes(self) -> bytes:
-        buffer = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in self.model.state_dict().items()}, buffer)
-        return buffer.getvalue()
+        return state_dict_bytes(self.model.state_dict())
 
     def artifacts(self) -> dict[str, bytes | str]:
         """``model.pt`` (state_dict) and ``model.json`` (its card): together a checkpoint ``zoo.load`` reads."""

@@ -265,3 +265,29 @@ def test_the_start_control_is_offered_where_the_model_has_a_start_head():
     assert not at.exception and not at.error and at.query_params["start"] == "node0"
     assert not [s for s in _page(n="50", method="zoo:am_tsp50", decode="pomo").selectbox
                 if s.key == "url:pointer:start"]  # POMO starts from every node
+
+
+def test_the_train_tab_fits_a_start_head_that_becomes_a_method_with_a_start_control():
+    import time
+
+    at = _page(task="tsp", **{"pointer-tab": "Train"})
+    source = at.selectbox(key="pointer:fit:src")
+    assert any(o.startswith("am_tsp20") for o in source.options)
+    assert not any("ptrnet" in o for o in source.options)  # only attention models have a start head
+    source.set_value(next(o for o in source.options if o.startswith("am_tsp20")))
+    at.number_input(key="pointer:fit:num").set_value(100)
+    at.number_input(key="pointer:fit:epochs").set_value(2)
+    at.run()
+    at.button(key="job:pointer:fit_start:start").click().run()
+    for _ in range(120):  # the job runs in a background thread; each rerun redraws the page
+        fitted = [o for o in at.selectbox(key="url:pointer:method").options if "+ start head" in o]
+        if fitted:
+            break
+        time.sleep(1.0)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert fitted, "the model with its fitted head became selectable"
+    assert any("longer than from the best of the 20 starts" in m.value for m in at.markdown)
+    at.selectbox(key="url:pointer:method").set_value(fitted[0]).run()
+    assert not at.exception
+    assert any(s.label == "Start" for s in at.selectbox)  # its card has a head: the control is offered
