@@ -143,8 +143,9 @@ class GeneraliseConfig(LabConfig):
     Parameters
     ----------
     task, model, checkpoint, hull_rule, device
-        As in :class:`~lab.pointer.service.SolveConfig`; the model is one for every size (the shipped one
-        for the task when ``checkpoint`` is None).
+        As in :class:`~lab.pointer.service.SolveConfig`; the model is one for every size. Without a
+        ``checkpoint``: the shipped model that ``solve`` would take at the smallest size measured
+        (:func:`lab.pointer.zoo.default_name`), so sizes 50-500 measure ``am_tsp50`` and 10-200 ``am_tsp20``.
     sizes : tuple of int
         Empty: the first four sizes of the task's :data:`GRIDS` (the benchmark's ``--quick`` grid: seconds).
     num, seed : int
@@ -217,7 +218,8 @@ def run_generalise(config: GeneraliseConfig, on_progress: ProgressCallback | Non
     from lab.pointer.service import SolveConfig, choose_model, load_model
 
     solve_config = SolveConfig(task=config.task, model=config.model, checkpoint=config.checkpoint)
-    model, checkpoint, _ = choose_model(solve_config, None)  # one model for every size: the task's default
+    # one model for every size: the shipped one preferred at the smallest size measured (the sweep's start)
+    model, checkpoint, _ = choose_model(solve_config, min(config.sizes))
     if model is None or checkpoint is None:
         raise LabInputError(f"there is no pointer model for {config.task} to measure; train one or pass a checkpoint.")
     device = resolve_device(config.device).name

@@ -127,3 +127,10 @@ def test_output_csv_and_downloads():
     assert set(files) == {"Tour (.tour)", "Tour (CSV)"} and files["Tour (.tour)"][1].endswith(".tour")
     assert [label for label, _, _ in result.instances[0].headline("tsp")] == ["Length", "Reference", "Gap", "Valid",
                                                                             "Time"]
+
+
+def test_generalise_without_a_checkpoint_measures_the_model_preferred_at_its_smallest_size():
+    small = run_generalise(GeneraliseConfig(task="tsp", sizes=(10, 12), num=2))
+    large = run_generalise(GeneraliseConfig(task="tsp", sizes=(60, 50), num=1))
+    assert small.label == zoo.default_name("tsp", n=10) == "am_tsp20"
+    assert large.label == zoo.default_name("tsp", n=50) == "am_tsp50"
