@@ -120,10 +120,10 @@ def fit_start_head(policy: torch.nn.Module, config: StartHeadConfig, on_progress
     from lab.pointer.train import evaluate
 
     card = dict(getattr(policy, "card", {}))
-    model = with_start_head(policy)
+    device = str(next(policy.parameters()).device)
+    model = with_start_head(policy).to(device)  # the copy is built on the CPU
     result = train_start_head(model, config, on_progress)
     evaluation = card.get("evaluation", {})
-    device = str(next(model.parameters()).device)
     metrics: dict[str, float] = {}
     t0 = time.time()
     for size in evaluation.get("eval_ns", [config.n]):
