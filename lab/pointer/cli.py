@@ -242,7 +242,11 @@ def register(verbs: Any) -> None:
                                      "the best start, in percent.")
     fit_names = add_config_arguments(f, FitStartConfig, skip=("device",), helps={
         "checkpoint": "a shipped attention model's name or a .pt path", "n": "instance size; 0: the card's "
-        "largest training size", "instances": "instances to fit on (each rolled out from every start)"})
+        "largest training size", "instances": "instances to fit on (each rolled out from every start)",
+        "val_instances": "other instances the fit is measured on", "epochs": "passes of Adam over the rollouts",
+        "batch_size": "instances per Adam step", "lr": "Adam's rate, cosine-decayed to 0",
+        "tau": "target temperature in relative tour length: a start 1 %% longer than the best gets e^-1 of its "
+               "weight at 0.01"})
     f.add_argument("-o", "--output", help="also write the checkpoint with its head (and its card, PATH.json) here")
     add_common_args(f, seed_default=None)
     f.set_defaults(func=lambda args: _cmd_fit_start(args, fit_names))
