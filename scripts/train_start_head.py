@@ -41,6 +41,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tau", type=float, default=default("tau"))
     p.add_argument("--seed", type=int, default=default("seed"))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda: roll out and fit there")
     return p.parse_args(argv)
 
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     command = "python scripts/train_start_head.py " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     source = zoo.resolve(args.checkpoint)
-    policy = zoo.load(source, model="am")
+    policy = zoo.load(source, model="am").to(args.device)
     n = args.n or int(max(policy.card.get("trained_n") or [50]))
     config = StartHeadConfig(n=n, instances=args.instances, val_instances=args.val_instances, epochs=args.epochs,
                              batch_size=args.batch_size, lr=args.lr, tau=args.tau, seed=args.seed)
