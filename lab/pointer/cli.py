@@ -117,6 +117,7 @@ def _cmd_train(args: argparse.Namespace, names: list[str]) -> int:
 
     values = config_values(args, names)
     config = TrainConfig(**values, device=cli_device(args.device), init_checkpoint=args.resume)
+    _check_output(args.output)
     progress = TextProgress(f"train {config.model} {config.task}")
     output, run_id = run_foreground_verb("pointer", "train", config, progress=progress)
     doc: dict[str, Any] = {"task": config.task, "model": config.model, "run_id": run_id, "metrics": output.metrics}
@@ -126,6 +127,12 @@ def _cmd_train(args: argparse.Namespace, names: list[str]) -> int:
     return 0
 
 
+def _check_output(target: str | None) -> None:
+    """``-o PATH`` names a ``.pt`` file: said before the work starts, not after it."""
+    if target and Path(target).suffix != ".pt":
+        raise LabInputError(f"-o {target}: name the checkpoint file with .pt (its card goes beside it as .json).")
+
+
 def _write_checkpoint(artifacts: dict[str, Any], target: str | None, doc: dict[str, Any]) -> None:
     """``-o PATH``: the run's ``model.pt`` at PATH and its card at PATH.json (and ``doc["checkpoint"]``)."""
     if not target:
@@ -133,8 +140,6 @@ def _write_checkpoint(artifacts: dict[str, Any], target: str | None, doc: dict[s
     from lab.core.checkpoints import card_path
     from lab.core.files import atomic_write_bytes, atomic_write_text
 
-    if Path(target).suffix != ".pt":
-        raise LabInputError(f"-o {target}: name the checkpoint file with .pt (its card goes beside it as .json).")
     atomic_write_bytes(target, artifacts["model.pt"])
     atomic_write_text(card_path(target), str(artifacts["model.json"]))
     doc["checkpoint"] = target
@@ -146,8 +151,7 @@ def _cmd_fit_start(args: argparse.Namespace, names: list[str]) -> int:
     from lab.pointer.fit_start import FitStartConfig
 
     config = FitStartConfig(**config_values(args, names), device=cli_device(args.device))
-    if args.output and Path(args.output).suffix != ".pt":  # before the work, not after it
-        raise LabInputError(f"-o {args.output}: name the checkpoint file with .pt (its card goes beside it as .json).")
+    _check_output(args.output)
     output, run_id = run_foreground_verb("pointer", "fit-start", config, progress=TextProgress("fit start head"))
     doc: dict[str, Any] = {"run_id": run_id, **output.result.to_json(), "metrics": output.metrics}
     _write_checkpoint(output.artifacts, args.output, doc)

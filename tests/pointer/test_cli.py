@@ -315,3 +315,9 @@ def test_above_100_nodes_the_tsp50_model_before_its_fine_tune_is_preferred():
     assert zoo.default_name("tsp", "am", n=100) == "am_tsp50"
     assert zoo.default_name("tsp", "am", n=101) == zoo.default_name("tsp", n=300) == "am_tsp50_imitation"
     assert zoo.default_name("tsp", "am", n=20) == "am_tsp20" and zoo.default_name("tsp", "ptrnet") == "ptrnet_tsp"
+
+
+def test_train_refuses_an_output_that_is_not_a_pt_file_before_it_trains(tmp_path, capsys):
+    assert main(["pointer", "train", "--task", "hull", "--steps", "1", "-o", str(tmp_path / "model.bin")]) == 2
+    err = capsys.readouterr().err
+    assert "with .pt" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "model.bin").exists()
