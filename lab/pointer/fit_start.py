@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -59,10 +59,7 @@ class FitStartConfig(LabConfig):
         super().__post_init__()
         if not str(self.checkpoint).strip():
             raise LabInputError("name the attention model to fit a start head to (a shipped name or a .pt path).")
-        if int(self.n) != 0:
-            self.head_config(int(self.n))  # the same checks as the head's own config
-        else:
-            self.head_config(50)
+        self.head_config(int(self.n) or 50)  # the same checks as the head's own config
 
     def head_config(self, n: int) -> StartHeadConfig:
         """The :class:`StartHeadConfig` of this run at ``n`` points."""
@@ -79,7 +76,6 @@ class FitStartResult:
     card: dict[str, Any]
     fit: StartHeadResult
     source: str = ""
-    curves: dict[str, list[float]] = field(default_factory=dict)
 
     # -- the verb result contract (lab.core.labs) ----------------------------------------------------
     def metrics(self) -> dict[str, Any]:
@@ -105,7 +101,7 @@ class FitStartResult:
         return f"start head for {self.source} (n = {self.fit.stats.get('n')})"
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.source, "start_head": self.card.get("start_head", {}), "metrics": self.card["metrics"]}
+        return {"source": self.source, "start_head": self.card.get("start_head", {})}
 
 
 def fit_start_head(policy: torch.nn.Module, config: StartHeadConfig, on_progress: ProgressCallback | None = None,
@@ -141,10 +137,9 @@ def fit_start_head(policy: torch.nn.Module, config: StartHeadConfig, on_progress
 
 def run_fit_start(config: FitStartConfig, on_progress: ProgressCallback | None = None, data: Any = None) -> FitStartResult:
     """The ``fit-start`` verb: load the attention model, fit its head (``data`` is not used)."""
-    from pathlib import Path
-
     from lab.core.device import resolve_device
     from lab.pointer import zoo
+    from lab.pointer.methods import checkpoint_name
 
     path = zoo.resolve(config.checkpoint)
     policy = zoo.load(path, model="am")  # one sentence if it is no attention model or no checkpoint at all
@@ -153,7 +148,7 @@ def run_fit_start(config: FitStartConfig, on_progress: ProgressCallback | None =
     with torch.random.fork_rng(devices=[]):  # the head's initial weights follow the seed, nothing else moves
         torch.manual_seed(int(config.seed))
         model, card, fit = fit_start_head(policy, config.head_config(n), on_progress)
-    source = str(config.checkpoint) if not Path(str(config.checkpoint)).suffix else Path(path).stem
+    source = checkpoint_name(str(config.checkpoint))
     card["start_head"]["source"] = source
     return FitStartResult(config, model.cpu(), card, fit, source)
 
